@@ -1,0 +1,48 @@
+"""The ``mlflow-pairs`` command line: a thin layer over the package's modules."""
+
+from __future__ import annotations
+
+import click
+
+from mlflow_pairs import __version__
+from mlflow_pairs.cli._app import AppContext, PairsGroup, configure_logging
+from mlflow_pairs.cli.config_cmd import config_group
+from mlflow_pairs.cli.db_cmd import db_group
+from mlflow_pairs.cli.doctor_cmd import doctor
+from mlflow_pairs.cli.server_cmd import server
+
+__all__ = ["cli", "main"]
+
+
+@click.group(cls=PairsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="mlflow-pairs")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    envvar="MLFLOW_PAIRS_CONFIG",
+    show_envvar=True,
+    help="Configuration file [default: ./config/config.yaml, else the packaged one].",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+    """Pairs trading on MLflow: screening, GARCH-GRU models, backtests."""
+    configure_logging(debug)
+    ctx.obj = AppContext(config_path=config_path, debug=debug)
+
+
+cli.add_command(config_group)
+cli.add_command(db_group)
+cli.add_command(doctor)
+cli.add_command(server)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    from dotenv import load_dotenv
+
+    # MLflow's own variables (credentials, URIs) may live in .env too.
+    load_dotenv(".env", override=False)
+    cli(prog_name="mlflow-pairs")

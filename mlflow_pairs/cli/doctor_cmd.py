@@ -1,0 +1,100 @@
+"""``mlflow-pairs doctor``: one line per check, non-zero exit when one fails."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+import click
+
+from mlflow_pairs.cli._app import AppContext, pass_app
+from mlflow_pairs.errors import MlflowPairsError
+from mlflow_pairs.secrets import mask_uri, redact
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool | None  # None: skipped
+    detail: str
+
+
+def _run(name: str, probe: Callable[[], str]) -> Check:
+    try:
+        return Check(name, True, probe())
+    except _Skip as skip:
+        return Check(name, None, str(skip))
+    except MlflowPairsError as exc:
+        return Check(name, False, str(exc))
+    except Exception as exc:
+        first = str(exc).strip().splitlines()
+        return Check(name, False, f"{type(exc).__name__}: {first[0] if first else ''}")
+
+
+class _Skip(Exception):
+    pass
+
+
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        raise MlflowPairsError(f"{name} is not installed") from None
+
+
+@click.command("doctor")
+@pass_app
+def doctor(app: AppContext) -> None:
+    """Check the configuration, tracking store, schema, registry and libraries."""
+    checks: list[Check] = []
+    checks.append(_run("config", lambda: f"loaded {app.settings.source}"))
+    connection = None
+    if checks[-1].ok:
+        connection = app.connection()
+
+    def tracking() -> str:
+        if connection is None:
+            raise _Skip("no configuration")
+        connection.check()
+        return f"reachable {mask_uri(connection.tracking_uri)}"
+
+    checks.append(_run("tracking", tracking))
+    tracking_ok = bool(checks[-1].ok)
+
+    def schema() -> str:
+        from mlflow_pairs.db import mlflow_schema_status
+        from mlflow_pairs.tracking._uris import is_database_uri
+
+        if connection is None or not tracking_ok:
+            raise _Skip("tracking store not reachable")
+        if not is_database_uri(connection.tracking_uri):
+            raise _Skip("tracking goes through a server, which owns the schema")
+        status = mlflow_schema_status(connection.tracking_uri)
+        if not status.is_current:
+            raise MlflowPairsError(
+                f"MLflow schema at {status.current}, expected {status.head} "
+                "(run `mlflow-pairs db upgrade`)"
+            )
+        return f"MLflow schema at head {status.head}"
+
+    checks.append(_run("schema", schema))
+
+    def registry() -> str:
+        if connection is None or not tracking_ok:
+            raise _Skip("tracking store not reachable")
+        models = connection.client.search_registered_models(max_results=5)
+        return f"usable at {mask_uri(connection.registry_uri)} ({len(models)} model(s) seen)"
+
+    checks.append(_run("registry", registry))
+    for package in ("mlflow", "torch", "arch", "pandas", "numpy"):
+        checks.append(_run(package, functools.partial(_package_version, package)))
+
+    failed = False
+    for check in checks:
+        mark = {True: "ok", False: "FAIL", None: "skip"}[check.ok]
+        click.echo(f"[{mark:>4}] {check.name:<9} {redact(check.detail)}")
+        failed = failed or check.ok is False
+    if failed:
+        raise click.exceptions.Exit(1)

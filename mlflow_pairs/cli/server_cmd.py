@@ -1,0 +1,92 @@
+"""``mlflow-pairs server``: the MLflow tracking server on the configured store."""
+
+from __future__ import annotations
+
+import signal
+import types
+
+import click
+
+from mlflow_pairs.cli._app import AppContext, pass_app
+from mlflow_pairs.config import backend_store_uri
+from mlflow_pairs.errors import ServerError
+from mlflow_pairs.tracking.server import ServerSpec, TrackingServer, is_loopback
+
+
+@click.command("server")
+@click.option("--host", default=None, help="Interface to bind [config: server.host].")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Port [config: server.port]."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    help="Worker processes [config: server.workers].",
+)
+@click.option(
+    "--app-name",
+    default=None,
+    help="MLflow server app, e.g. basic-auth for an authenticated server.",
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow binding a non-loopback interface (exposes the server).",
+)
+@click.option(
+    "--startup-timeout",
+    type=float,
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for /health.",
+)
+@pass_app
+def server(
+    app: AppContext,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    app_name: str | None,
+    allow_remote: bool,
+    startup_timeout: float,
+) -> None:
+    """Start `mlflow server` with the backend store and artifact root from the config.
+
+    Waits until the server answers /health, prints the UI address and runs until Ctrl-C.
+    """
+    settings = app.settings
+    host = host or settings.server.host
+    if not is_loopback(host) and not allow_remote:
+        raise ServerError(
+            f"refusing to bind {host}, which is not a loopback address; "
+            "pass --allow-remote to expose the server"
+        )
+    spec = ServerSpec(
+        backend_store_uri=backend_store_uri(settings),
+        artifact_root=settings.mlflow.artifact_root,
+        host=host,
+        port=port or settings.server.port,
+        workers=workers or settings.server.workers,
+        app_name=app_name,
+    )
+    tracking = TrackingServer(spec)
+
+    def terminate(signum: int, frame: types.FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    # Installed explicitly: a process started in the background inherits an ignored SIGINT.
+    signal.signal(signal.SIGINT, terminate)
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        tracking.start(timeout=startup_timeout)
+        click.echo(f"MLflow UI: {spec.url}  (Ctrl-C stops the server)", err=True)
+        assert tracking.process is not None
+        status = tracking.process.wait()
+        raise ServerError(f"mlflow server stopped unexpectedly with status {status}")
+    except KeyboardInterrupt:
+        click.echo("Stopping the MLflow server...", err=True)
+        tracking.stop()
+        click.echo("Stopped.", err=True)
+    finally:
+        tracking.stop()

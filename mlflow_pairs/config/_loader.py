@@ -1,0 +1,223 @@
+"""Finding, reading, expanding and validating the configuration file."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from mlflow_pairs.config._schema import Settings
+from mlflow_pairs.errors import ConfigError
+from mlflow_pairs.secrets import is_secret_name, redact, register_secret
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "backend_store_uri",
+    "config_hash",
+    "default_config_text",
+    "find_config_file",
+    "load_settings",
+    "masked_settings",
+]
+
+#: Environment variable naming the configuration file.
+CONFIG_ENV_VAR = "MLFLOW_PAIRS_CONFIG"
+
+# MLflow's own variables win over the file, as MLflow users expect.
+_MLFLOW_OVERRIDES = {
+    "MLFLOW_TRACKING_URI": "tracking_uri",
+    "MLFLOW_REGISTRY_URI": "registry_uri",
+}
+
+# Keys expanded when used rather than when loaded: the database password is needed only by
+# ``mlflow-pairs db`` and ``mlflow-pairs server``, and the embedded default must work on a
+# machine that has none.
+_DEFERRED_KEYS = frozenset({"mlflow.backend_store_uri"})
+
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+_URI_USERINFO = re.compile(r"://[^:/@\s]*:(?P<pw>[^@\s]+)@")
+
+
+def default_config_text() -> str:
+    """The configuration file shipped inside the package (``config/config.yaml``)."""
+    return resources.files("mlflow_pairs.defaults").joinpath("config.yaml").read_text("utf-8")
+
+
+def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """The file to read: ``path``, else ``$MLFLOW_PAIRS_CONFIG``, else ``./config/config.yaml``.
+
+    Returns ``None`` when none of them applies; the packaged defaults are used then.
+    """
+    if path is not None:
+        chosen = Path(path)
+    elif os.environ.get(CONFIG_ENV_VAR):
+        chosen = Path(os.environ[CONFIG_ENV_VAR])
+    else:
+        local = Path("config") / "config.yaml"
+        return local if local.is_file() else None
+    if not chosen.is_file():
+        raise ConfigError(f"configuration file {chosen} does not exist")
+    return chosen
+
+
+def _read_environ(dotenv_path: Path | None) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    merged: dict[str, str] = {}
+    if dotenv_path is not None and dotenv_path.is_file():
+        merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    merged.update(os.environ)  # the real environment wins over .env
+    return merged
+
+
+def _expand(value: str, key: str, source: str, environ: Mapping[str, str]) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group("name"), match.group("default")
+        if name in environ:
+            resolved = environ[name]
+        elif default is not None:
+            resolved = default
+        else:
+            raise ConfigError(
+                f"{source}: key '{key}' needs environment variable {name}, which is not set "
+                "(see config/env.example)"
+            )
+        if is_secret_name(name):
+            register_secret(resolved)
+        return resolved
+
+    expanded = _VARIABLE.sub(substitute, value)
+    for password in _URI_USERINFO.findall(expanded):
+        register_secret(password)
+    return expanded
+
+
+def _expand_tree(node: Any, key: str, source: str, environ: Mapping[str, str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for child_key, child in node.items():
+            if not isinstance(child_key, str):
+                raise ConfigError(
+                    f"{source}: key {child_key!r} under '{key or '<top>'}' must be a string"
+                )
+            path = f"{key}.{child_key}" if key else child_key
+            out[child_key] = _expand_tree(child, path, source, environ)
+        return out
+    if isinstance(node, list):
+        return [_expand_tree(item, f"{key}[{i}]", source, environ) for i, item in enumerate(node)]
+    if isinstance(node, str) and key not in _DEFERRED_KEYS:
+        return _expand(node, key, source, environ)
+    return node
+
+
+def _format_validation_error(error: ValidationError, source: str) -> str:
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<top>"
+        if item["type"] == "extra_forbidden":
+            problems.append(f"unknown key '{key}'")
+        else:
+            got = item.get("input")
+            shown = "" if isinstance(got, dict) else f" (got {type(got).__name__} {got!r})"
+            problems.append(f"key '{key}': {item['msg']}{shown}")
+    return redact(f"{source}: " + "; ".join(problems))
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    dotenv_path: str | os.PathLike[str] | None = ".env",
+) -> Settings:
+    """Read, expand and validate the configuration.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The file; otherwise ``$MLFLOW_PAIRS_CONFIG``, ``./config/config.yaml`` or the
+        defaults shipped in the package, in that order.
+    environ : mapping, optional
+        Variables for ``${VAR}`` and ``${VAR:-default}``; by default the process environment
+        over the values of ``dotenv_path``.
+    dotenv_path : path-like, optional
+        A ``.env`` file whose values fill in variables the environment does not set.
+
+    Raises
+    ------
+    ConfigError
+        On a missing file, invalid YAML, an unknown key, a wrong type or a missing required
+        variable; the message names the key and the file.
+    """
+    file = find_config_file(path)
+    if file is None:
+        source, text = "<package defaults>/config.yaml", default_config_text()
+    else:
+        source, text = str(file), file.read_text("utf-8")
+    env = (
+        dict(environ)
+        if environ is not None
+        else _read_environ(Path(dotenv_path) if dotenv_path else None)
+    )
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    expanded = _expand_tree(raw, "", source, env)
+    overrides: dict[str, str] = {}
+    mlflow_section = expanded.get("mlflow")
+    for variable, field in _MLFLOW_OVERRIDES.items():
+        if env.get(variable):
+            if not isinstance(mlflow_section, dict):
+                mlflow_section = expanded["mlflow"] = {}
+            mlflow_section[field] = env[variable]
+            overrides[f"mlflow.{field}"] = variable
+    try:
+        settings = Settings.model_validate(expanded)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None
+    settings._source = source
+    settings._environ = env
+    settings._overrides = overrides
+    return settings
+
+
+def backend_store_uri(settings: Settings) -> str:
+    """``mlflow.backend_store_uri`` with its variables expanded.
+
+    Raises :class:`ConfigError` naming the key, the variable and the file when a variable is
+    missing.
+    """
+    return _expand(
+        settings.mlflow.backend_store_uri,
+        "mlflow.backend_store_uri",
+        settings.source,
+        settings._environ,
+    )
+
+
+def masked_settings(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data with every secret masked (what ``config show`` prints)."""
+    data = settings.model_dump(mode="json")
+    # Without its variable the ${VAR} template stays: it names the variable, not its value.
+    with contextlib.suppress(ConfigError):
+        data["mlflow"]["backend_store_uri"] = backend_store_uri(settings)
+    return json.loads(redact(json.dumps(data)))
+
+
+def config_hash(settings: Settings) -> str:
+    """A short, stable hash of the effective configuration (secrets excluded)."""
+    canonical = json.dumps(masked_settings(settings), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,170 @@
+"""Typed, validated configuration sections.
+
+Each section is a frozen pydantic model that forbids unknown keys and does not coerce
+types, so ``epochs: "ten"`` or a misspelt key is an error naming the key.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+__all__ = [
+    "GICS_SECTORS",
+    "ImprovementSettings",
+    "MLSettings",
+    "MlflowSettings",
+    "ModelRegistrySettings",
+    "PerformanceThresholds",
+    "SectorSettings",
+    "ServerSettings",
+    "Settings",
+]
+
+#: The eleven GICS sectors, as configuration names. ``technology`` is GICS
+#: "Information Technology".
+GICS_SECTORS: tuple[str, ...] = (
+    "communication_services",
+    "consumer_discretionary",
+    "consumer_staples",
+    "energy",
+    "financials",
+    "health_care",
+    "industrials",
+    "materials",
+    "real_estate",
+    "technology",
+    "utilities",
+)
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class MlflowSettings(_Section):
+    """Where runs, models and artifacts go.
+
+    ``tracking_uri`` defaults to MLflow's embedded SQLite store under ``./mlruns``; in
+    production it is the tracking server (``http://localhost:5000``). ``backend_store_uri``
+    and ``artifact_root`` are what ``mlflow-pairs server`` and ``mlflow-pairs db`` use.
+    """
+
+    tracking_uri: str = "sqlite:///mlruns/mlflow.db"
+    registry_uri: str | None = None
+    experiment_name: str = "pairs_trading"
+    backend_store_uri: str = "postgresql://postgres:${MLFLOW_DB_PASSWORD}@localhost/mlflow_db"
+    artifact_root: str = "file:./mlruns"
+
+    @field_validator("tracking_uri", "experiment_name", "backend_store_uri", "artifact_root")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("registry_uri")
+    @classmethod
+    def _empty_registry_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class ServerSettings(_Section):
+    """Defaults of ``mlflow-pairs server``."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 5000
+    workers: PositiveInt = 1
+
+
+class SectorSettings(_Section):
+    """Which sectors the jobs run on (``active``) and which names are valid (``available``)."""
+
+    active: list[str] = Field(default_factory=lambda: ["technology"])
+    available: list[str] = Field(default_factory=lambda: list(GICS_SECTORS))
+
+    @model_validator(mode="after")
+    def _active_are_available(self) -> SectorSettings:
+        unknown = [name for name in self.active if name not in self.available]
+        if unknown:
+            raise ValueError(
+                f"active sector(s) {', '.join(unknown)} not in available "
+                f"({', '.join(self.available)})"
+            )
+        return self
+
+
+class ModelRegistrySettings(_Section):
+    """Registered-model naming and the aliases used instead of MLflow's deprecated stages."""
+
+    name_pattern: str = "pairs_trading_gru_garch_{sector}"
+    champion_alias: str = "champion"
+    challenger_alias: str = "challenger"
+
+    @field_validator("name_pattern")
+    @classmethod
+    def _pattern_has_sector(cls, value: str) -> str:
+        fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        if fields != {"sector"}:
+            raise ValueError("must contain the placeholder {sector} and no other placeholder")
+        return value
+
+    def model_name(self, sector: str) -> str:
+        """The registered-model name of ``sector``."""
+        return self.name_pattern.format(sector=sector)
+
+
+class ImprovementSettings(_Section):
+    """How much a challenger must beat the champion by to be promoted."""
+
+    f1: NonNegativeFloat = 0.02
+    sharpe: NonNegativeFloat = 0.1
+    max_drawdown: NonNegativeFloat = 0.01
+
+
+class PerformanceThresholds(_Section):
+    """Promotion gates: absolute minimums and improvements over the champion."""
+
+    min_f1: Annotated[float, Field(ge=0, le=1)] = 0.7
+    min_sharpe: float = 1.0
+    challenger_improvement: ImprovementSettings = Field(default_factory=ImprovementSettings)
+
+
+class MLSettings(_Section):
+    """Training settings of the sequence model."""
+
+    seed: int = 42
+    epochs: PositiveInt = 50
+    batch_size: PositiveInt = 64
+    learning_rate: Annotated[float, Field(gt=0)] = 1e-3
+    early_stopping_patience: PositiveInt = 5
+
+
+class Settings(_Section):
+    """The whole configuration; build it with :func:`mlflow_pairs.config.load_settings`."""
+
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    sectors: SectorSettings = Field(default_factory=SectorSettings)
+    model_registry: ModelRegistrySettings = Field(default_factory=ModelRegistrySettings)
+    performance_thresholds: PerformanceThresholds = Field(default_factory=PerformanceThresholds)
+    ml: MLSettings = Field(default_factory=MLSettings)
+
+    _source: str = PrivateAttr(default="<defaults>")
+    _environ: dict[str, str] = PrivateAttr(default_factory=dict)
+    _overrides: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """The file the settings were read from."""
+        return self._source
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        """Keys set from MLflow's own environment variables: ``{key: variable}``."""
+        return dict(self._overrides)

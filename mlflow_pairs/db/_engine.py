@@ -1,0 +1,66 @@
+"""SQLAlchemy engines for the URIs users write, with bounded connection time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy.engine import URL, make_url
+
+from mlflow_pairs.errors import DatabaseError
+from mlflow_pairs.secrets import mask_uri, redact
+
+__all__ = ["absolute_sqlite_uri", "backend_name", "describe_db_error", "make_engine", "parse_url"]
+
+
+def parse_url(uri: str) -> URL:
+    """Parse a database URI; both ``postgresql://`` and ``postgresql+psycopg2://`` work.
+
+    A bare ``postgresql://`` is run by psycopg 3 under SQLAlchemy 2.1 (and psycopg2 under
+    2.0); both drivers are dependencies of this package, so either mapping works.
+    """
+    try:
+        return make_url(uri)
+    except Exception:
+        raise DatabaseError(f"not a database URI: {mask_uri(uri)}") from None
+
+
+def backend_name(uri: str) -> str:
+    """``postgresql``, ``sqlite``, ``mysql``... for a database URI."""
+    return parse_url(uri).get_backend_name()
+
+
+def absolute_sqlite_uri(uri: str) -> str:
+    """Make a relative SQLite path absolute (against the working directory) and create
+    its folder, so the store is the same whichever process opens it."""
+    url = parse_url(uri)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return uri
+    path = Path(url.database).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return url.set(database=str(path)).render_as_string(hide_password=False)
+
+
+def make_engine(uri: str, *, timeout: float = 5.0, autocommit: bool = False) -> sqlalchemy.Engine:
+    """An engine whose connection attempts give up after ``timeout`` seconds."""
+    url = parse_url(uri)
+    kwargs: dict[str, Any] = {"poolclass": sqlalchemy.pool.NullPool}
+    if url.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {"connect_timeout": max(1, round(timeout))}
+    elif url.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"timeout": timeout}
+    if autocommit:
+        kwargs["isolation_level"] = "AUTOCOMMIT"
+    try:
+        return sqlalchemy.create_engine(url, **kwargs)
+    except Exception as exc:
+        raise DatabaseError(f"cannot use {mask_uri(uri)}: {describe_db_error(exc)}") from None
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """The useful first line of a driver error, with secrets redacted."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip().splitlines()
+    first = text[0] if text else type(original).__name__
+    return redact(first.strip())

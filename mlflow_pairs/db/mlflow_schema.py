@@ -1,0 +1,65 @@
+"""MLflow's own schema: the one place that calls MLflow's private migration helpers.
+
+``mlflow db upgrade`` has no public Python API; these wrappers mirror what that command
+does, so an MLflow upgrade that moves the helpers breaks this module only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy
+
+from mlflow_pairs.db._engine import absolute_sqlite_uri, describe_db_error, make_engine
+from mlflow_pairs.errors import DatabaseError
+from mlflow_pairs.secrets import mask_uri
+
+__all__ = ["SchemaStatus", "mlflow_schema_status", "upgrade_mlflow_schema"]
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """MLflow's schema revision in a database, and the revision this MLflow expects."""
+
+    current: str | None
+    head: str
+
+    @property
+    def is_current(self) -> bool:
+        return self.current == self.head
+
+
+def upgrade_mlflow_schema(uri: str, *, timeout: float = 10.0) -> SchemaStatus:
+    """Create or upgrade MLflow's tables in the database of ``uri`` (idempotent)."""
+    from mlflow.store.db import utils as db_utils
+
+    uri = absolute_sqlite_uri(uri)
+    engine = make_engine(uri, timeout=timeout)
+    try:
+        if db_utils._is_empty_database(engine):
+            db_utils._initialize_tables(engine)
+        else:
+            db_utils._upgrade_db(engine)
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"cannot upgrade MLflow's schema in {mask_uri(uri)}: {describe_db_error(exc)}"
+        ) from None
+    finally:
+        engine.dispose()
+    return mlflow_schema_status(uri, timeout=timeout)
+
+
+def mlflow_schema_status(uri: str, *, timeout: float = 5.0) -> SchemaStatus:
+    """Read MLflow's ``alembic_version`` in the database of ``uri``."""
+    from mlflow.store.db import utils as db_utils
+
+    engine = make_engine(absolute_sqlite_uri(uri), timeout=timeout)
+    try:
+        current = db_utils._get_schema_version(engine)
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"cannot read MLflow's schema version in {mask_uri(uri)}: {describe_db_error(exc)}"
+        ) from None
+    finally:
+        engine.dispose()
+    return SchemaStatus(current=current, head=db_utils._get_latest_schema_revision())

@@ -1,0 +1,1 @@
+"""Default configuration files, shipped in the wheel (links to config/ in a checkout)."""

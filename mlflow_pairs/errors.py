@@ -1,0 +1,32 @@
+"""Exceptions that the CLI turns into one-line messages.
+
+Every error the user can cause derives from :class:`MlflowPairsError`; its message is
+written to be read on its own (it names the file, key, URI or symbol at fault) and never
+contains a secret.
+"""
+
+from __future__ import annotations
+
+
+class MlflowPairsError(Exception):
+    """Base class of the errors the command line reports as one line."""
+
+    exit_code = 1
+
+
+class ConfigError(MlflowPairsError):
+    """The configuration file or environment is invalid (names the key and the file)."""
+
+    exit_code = 2
+
+
+class TrackingConnectionError(MlflowPairsError):
+    """The MLflow tracking store, registry or database cannot be reached or used."""
+
+
+class DatabaseError(MlflowPairsError):
+    """A database set-up step (create, upgrade) failed."""
+
+
+class ServerError(MlflowPairsError):
+    """The MLflow tracking server could not be started or did not become healthy."""

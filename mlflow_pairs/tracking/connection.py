@@ -1,0 +1,335 @@
+"""The MLflow connection manager: the single place that talks to MLflow.
+
+Everything else (training, screening, the CLI) asks an :class:`MlflowConnection` for
+experiments, runs and registered models, so that URIs, retries, standard tags and the
+handling of secrets are decided once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from mlflow_pairs import __version__
+from mlflow_pairs.config import Settings, config_hash, masked_settings
+from mlflow_pairs.db._engine import describe_db_error, make_engine
+from mlflow_pairs.errors import TrackingConnectionError
+from mlflow_pairs.secrets import mask_uri, redact
+from mlflow_pairs.tracking._uris import (
+    absolute_artifact_root,
+    is_database_uri,
+    is_http_uri,
+    normalise_store_uri,
+)
+
+if TYPE_CHECKING:
+    from mlflow import ActiveRun, MlflowClient
+    from mlflow.entities import Experiment
+    from mlflow.entities.model_registry import ModelVersion
+
+__all__ = ["TAG_PREFIX", "MlflowConnection"]
+
+logger = logging.getLogger(__name__)
+
+#: Prefix of the tags this package sets on runs and model versions.
+TAG_PREFIX = "mlflow_pairs."
+
+
+class MlflowConnection:
+    """Client, experiment, runs and registry for one configuration.
+
+    Parameters
+    ----------
+    settings : Settings
+        The loaded configuration.
+    attempts : int
+        How many times :meth:`check` tries to reach the store before giving up.
+    backoff : float
+        Seconds before the second attempt; doubled for each further attempt.
+    timeout : float
+        Seconds one connection attempt may take.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        attempts: int = 3,
+        backoff: float = 0.5,
+        timeout: float = 5.0,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        self.settings = settings
+        self.attempts = attempts
+        self.backoff = backoff
+        self.timeout = timeout
+        self.tracking_uri = normalise_store_uri(settings.mlflow.tracking_uri)
+        self.registry_uri = normalise_store_uri(
+            settings.mlflow.registry_uri or settings.mlflow.tracking_uri
+        )
+
+    def __repr__(self) -> str:
+        return f"MlflowConnection(tracking_uri={mask_uri(self.tracking_uri)!r})"
+
+    # -- connection ---------------------------------------------------------------------
+
+    @cached_property
+    def client(self) -> MlflowClient:
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+
+    def check(self) -> None:
+        """Make sure the tracking store answers, retrying with backoff.
+
+        Raises
+        ------
+        TrackingConnectionError
+            Naming the URI (password masked) and the reason: unreachable, credentials
+            rejected, database missing or schema out of date.
+        """
+        probe = self._probe_http if is_http_uri(self.tracking_uri) else self._probe_database
+        delay = self.backoff
+        reason = "no attempt made"
+        for attempt in range(1, self.attempts + 1):
+            reason, retry = probe()
+            if not reason:
+                break
+            if not retry or attempt == self.attempts:
+                raise TrackingConnectionError(
+                    f"cannot use MLflow tracking store {mask_uri(self.tracking_uri)}: {reason}"
+                    f" (after {attempt} attempt{'s' if attempt > 1 else ''})"
+                )
+            logger.info("tracking store not ready (%s); retrying in %.1f s", reason, delay)
+            time.sleep(delay)
+            delay *= 2
+        self._probe_mlflow_store()
+
+    def _probe_http(self) -> tuple[str, bool]:
+        base = self.tracking_uri.rstrip("/")
+        try:
+            health = requests.get(f"{base}/health", timeout=self.timeout)
+            if health.status_code >= 500:
+                return f"server error {health.status_code} at /health", True
+            answer = requests.get(
+                f"{base}/api/2.0/mlflow/experiments/search",
+                params={"max_results": 1},
+                auth=_basic_auth(),
+                timeout=self.timeout,
+            )
+        except requests.ConnectionError:
+            return "server unreachable (connection refused or host unknown)", True
+        except requests.Timeout:
+            return f"server did not answer within {self.timeout:g} s", True
+        if answer.status_code in (401, 403):
+            return f"credentials rejected (HTTP {answer.status_code})", False
+        if answer.status_code >= 400:
+            return f"server answered HTTP {answer.status_code}", answer.status_code >= 500
+        return "", False
+
+    def _probe_database(self) -> tuple[str, bool]:
+        import sqlalchemy
+
+        if not is_database_uri(self.tracking_uri):
+            return "", False  # a file store or a plugin store: MLflow checks it below
+        engine = make_engine(self.tracking_uri, timeout=self.timeout)
+        try:
+            with engine.connect() as connection:
+                connection.execute(sqlalchemy.text("SELECT 1"))
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            message = describe_db_error(exc)
+            lowered = message.lower()
+            if "password" in lowered or "authentication" in lowered:
+                return "credentials rejected by the database", False
+            if "does not exist" in lowered:
+                return f"{message} (run `mlflow-pairs db create`)", False
+            return f"database unreachable: {message}", True
+        finally:
+            engine.dispose()
+        return "", False
+
+    def _probe_mlflow_store(self) -> None:
+        try:
+            self.client.search_experiments(max_results=1)
+        except Exception as exc:
+            raise TrackingConnectionError(
+                f"MLflow cannot use tracking store {mask_uri(self.tracking_uri)}: "
+                f"{redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}"
+            ) from None
+
+    def activate(self) -> None:
+        """Point MLflow's fluent API (``mlflow.start_run``, ``mlflow.log_*``) at this store."""
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.registry_uri)
+
+    # -- experiments and runs -----------------------------------------------------------
+
+    @property
+    def experiment_name(self) -> str:
+        return self.settings.mlflow.experiment_name
+
+    def artifact_location(self) -> str | None:
+        """Where new experiments keep artifacts: the configured root for a local store;
+        left to the server (its proxied artifact store) when tracking goes through one."""
+        if is_http_uri(self.tracking_uri):
+            return None
+        root = absolute_artifact_root(self.settings.mlflow.artifact_root)
+        return f"{root.rstrip('/')}/{self.experiment_name}"
+
+    def get_or_create_experiment(self) -> Experiment:
+        """The configured experiment; created if missing, restored if deleted."""
+        client = self.client
+        experiment = client.get_experiment_by_name(self.experiment_name)
+        if experiment is None:
+            experiment_id = client.create_experiment(
+                self.experiment_name, artifact_location=self.artifact_location()
+            )
+            logger.info("created experiment %s (%s)", self.experiment_name, experiment_id)
+            return client.get_experiment(experiment_id)
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+            logger.warning("restored deleted experiment %s", self.experiment_name)
+            return client.get_experiment(experiment.experiment_id)
+        return experiment
+
+    def standard_tags(self, sector: str | None = None) -> dict[str, str]:
+        """Tags every run carries: sector, package version, config hash, git commit."""
+        tags = {
+            f"{TAG_PREFIX}version": __version__,
+            f"{TAG_PREFIX}config_hash": config_hash(self.settings),
+        }
+        if sector:
+            tags[f"{TAG_PREFIX}sector"] = sector
+        commit = _git_commit()
+        if commit:
+            tags[f"{TAG_PREFIX}git_commit"] = commit
+        return tags
+
+    @contextlib.contextmanager
+    def start_run(
+        self,
+        *,
+        sector: str | None = None,
+        run_name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        nested: bool = False,
+    ) -> Iterator[ActiveRun]:
+        """Start a run in the configured experiment with the standard tags.
+
+        The run ends FAILED if the block raises, FINISHED otherwise.
+        """
+        import mlflow
+
+        self.activate()
+        experiment = self.get_or_create_experiment()
+        all_tags = {**self.standard_tags(sector), **(tags or {})}
+        with mlflow.start_run(
+            experiment_id=experiment.experiment_id,
+            run_name=run_name,
+            tags={key: redact(value) for key, value in all_tags.items()},
+            nested=nested,
+        ) as run:
+            yield run
+
+    def log_settings(self, prefix: str = "config") -> None:
+        """Log the effective configuration, secrets masked, as params of the active run."""
+        import mlflow
+
+        mlflow.log_params(_flatten(masked_settings(self.settings), prefix))
+
+    # -- models and registry ------------------------------------------------------------
+
+    def model_name(self, sector: str) -> str:
+        """The registered-model name of ``sector`` from the configured pattern."""
+        return self.settings.model_registry.model_name(sector)
+
+    def log_model(self, flavor: Any, *, name: str, **kwargs: Any) -> Any:
+        """Log a model with ``flavor.log_model`` in the active run; returns its ``ModelInfo``."""
+        self.activate()
+        return flavor.log_model(name=name, **kwargs)
+
+    def register_model(
+        self, model_uri: str, name: str, *, tags: Mapping[str, str] | None = None
+    ) -> ModelVersion:
+        """Register ``model_uri`` as a new version of ``name`` (created if needed)."""
+        import mlflow
+
+        self.activate()
+        version = mlflow.register_model(model_uri, name, tags=dict(tags or {}))
+        return self.client.get_model_version(name, version.version)
+
+    def set_alias(self, name: str, alias: str, version: str | int) -> None:
+        self.client.set_registered_model_alias(name, alias, str(version))
+
+    def get_alias(self, name: str, alias: str) -> ModelVersion | None:
+        """The version that ``alias`` points to, or ``None`` when the alias is unset."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_model_version_by_alias(name, alias)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """All versions of ``name``, newest first (empty when the model does not exist)."""
+        versions = self.client.search_model_versions(f"name = '{_quote(name)}'")
+        return sorted(versions, key=lambda v: int(v.version), reverse=True)
+
+    def promote(self, name: str, version: str | int, *, reason: str = "manual") -> None:
+        """Point the champion alias at ``version`` and record why on the version."""
+        champion = self.settings.model_registry.champion_alias
+        self.set_alias(name, champion, version)
+        self.client.set_model_version_tag(name, str(version), f"{TAG_PREFIX}promotion", reason)
+        self.client.set_model_version_tag(
+            name,
+            str(version),
+            f"{TAG_PREFIX}promoted_at",
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+
+
+def _flatten(data: Mapping[str, Any], prefix: str) -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        path = f"{prefix}.{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, path))
+        elif isinstance(value, list):
+            flat[path] = ",".join(str(item) for item in value)
+        else:
+            flat[path] = "" if value is None else str(value)
+    return flat
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")
+
+
+def _basic_auth() -> tuple[str, str] | None:
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    return (user, password) if user and password else None
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and commit else None

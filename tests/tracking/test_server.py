@@ -1,0 +1,211 @@
+"""``mlflow-pairs server`` on a real PostgreSQL store, used through the connection manager."""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+import requests
+import sqlalchemy
+
+from mlflow_pairs.config import load_settings
+from mlflow_pairs.db import create_database, upgrade_mlflow_schema
+from mlflow_pairs.tracking import MlflowConnection
+from tests.conftest import (
+    ServerProcess,
+    drop_database,
+    free_port,
+    pairs_cli,
+    start_pairs_server,
+    write_config,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.server]
+
+SECRET = f"srv-secret-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def server(
+    pg_admin: sqlalchemy.Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """A server on a fresh database whose URI carries a password (ignored by trust auth, so
+    the test can look for it in everything the server and the client write)."""
+    name = f"mlflow_pairs_test_{uuid.uuid4().hex[:12]}"
+    workdir = tmp_path_factory.mktemp("server")
+    store = f"postgresql://postgres:{SECRET}@127.0.0.1:5432/{name}"
+    create_database(store)
+    upgrade_mlflow_schema(store)
+    config = write_config(
+        workdir / "config.yaml",
+        {
+            "mlflow": {
+                "backend_store_uri": f"postgresql://postgres:${{MLFLOW_DB_PASSWORD}}@127.0.0.1:5432/{name}",
+                "artifact_root": "file:./artifacts",
+            }
+        },
+    )
+    env = {**os.environ, "MLFLOW_DB_PASSWORD": SECRET}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    process = start_pairs_server(config, free_port(), workdir / "server.log", env)
+    info = {
+        "process": process,
+        "url": process.url,
+        "db": name,
+        "config": config,
+        "workdir": workdir,
+    }
+    try:
+        yield info
+    finally:
+        if process.process.poll() is None:
+            process.process.send_signal(signal.SIGINT)
+            info["exit"] = process.process.wait(timeout=60)
+        drop_database(pg_admin, name)
+
+
+@pytest.fixture
+def connection(server: dict[str, Any], tmp_path: Path) -> MlflowConnection:
+    config = write_config(
+        tmp_path / "client.yaml",
+        {
+            "mlflow": {
+                "tracking_uri": server["url"],
+                "experiment_name": f"exp_{uuid.uuid4().hex[:8]}",
+                "backend_store_uri": "postgresql://postgres:${MLFLOW_DB_PASSWORD}@h/db",
+            }
+        },
+    )
+    settings = load_settings(config, environ={"MLFLOW_DB_PASSWORD": SECRET})
+    return MlflowConnection(settings)
+
+
+def _db(server: dict[str, Any]) -> sqlalchemy.Engine:
+    return sqlalchemy.create_engine(f"postgresql://postgres@127.0.0.1:5432/{server['db']}")
+
+
+def test_run_is_visible_through_rest_and_in_the_database(
+    server: dict[str, Any], connection: MlflowConnection
+) -> None:
+    connection.check()
+    with connection.start_run(sector="technology", run_name="visible") as run:
+        mlflow.log_param("window", 252)
+        mlflow.log_metric("sharpe", 1.25)
+        mlflow.log_text("artifact body", "report/summary.txt")
+    run_id = run.info.run_id
+
+    answer = requests.get(
+        f"{server['url']}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=10
+    )
+    assert answer.status_code == 200
+    data = answer.json()["run"]["data"]
+    assert {"key": "window", "value": "252"} in data["params"]
+    assert [m["value"] for m in data["metrics"] if m["key"] == "sharpe"] == [1.25]
+    assert {"key": "mlflow_pairs.sector", "value": "technology"} in data["tags"]
+
+    engine = _db(server)
+    with engine.connect() as db:
+        status = db.execute(
+            sqlalchemy.text("SELECT status FROM runs WHERE run_uuid = :r"), {"r": run_id}
+        ).scalar()
+        value = db.execute(
+            sqlalchemy.text("SELECT value FROM metrics WHERE run_uuid = :r AND key = 'sharpe'"),
+            {"r": run_id},
+        ).scalar()
+    engine.dispose()
+    assert status == "FINISHED"
+    assert value == 1.25
+    # Artifacts went through the server's proxy into the configured root.
+    stored = list((server["workdir"] / "artifacts").rglob("summary.txt"))
+    assert [p.read_text() for p in stored] == ["artifact body"]
+
+
+class _Constant(mlflow.pyfunc.PythonModel):
+    # No type hints: MLflow would try to infer a signature from them.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        return model_input
+
+
+def test_alias_round_trip_on_a_registered_model(
+    server: dict[str, Any], connection: MlflowConnection
+) -> None:
+    name = connection.model_name(f"test_{uuid.uuid4().hex[:6]}")
+    with connection.start_run(sector="technology"):
+        info = connection.log_model(
+            mlflow.pyfunc, name="model", python_model=_Constant(), pip_requirements=["mlflow"]
+        )
+    first = connection.register_model(info.model_uri, name)
+    second = connection.register_model(info.model_uri, name, tags={"note": "second"})
+    assert [v.version for v in connection.list_versions(name)] == [second.version, first.version]
+
+    challenger = connection.settings.model_registry.challenger_alias
+    assert connection.get_alias(name, challenger) is None
+    connection.set_alias(name, challenger, second.version)
+    assert connection.get_alias(name, challenger).version == second.version
+
+    connection.promote(name, first.version, reason="gates passed")
+    champion = connection.get_alias(name, "champion")
+    assert champion.version == first.version
+    assert champion.tags["mlflow_pairs.promotion"] == "gates passed"
+    # The alias is MLflow's, readable by any MLflow client through the server.
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    assert loaded.metadata.run_id == info.run_id
+
+
+def test_no_secret_in_params_tags_logs_or_config_show(
+    server: dict[str, Any], connection: MlflowConnection, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with connection.start_run(sector="technology") as run:
+        connection.log_settings()
+    stored = connection.client.get_run(run.info.run_id)
+    assert stored.data.params["config.mlflow.backend_store_uri"] == (
+        "postgresql://postgres:***@h/db"
+    )
+    everything = repr(stored.data.params) + repr(stored.data.tags)
+    assert SECRET not in everything
+
+    shown = pairs_cli(
+        "--config",
+        str(server["config"]),
+        "config",
+        "show",
+        env={**os.environ, "MLFLOW_DB_PASSWORD": SECRET},
+    )
+    assert shown.returncode == 0
+    assert "postgresql://postgres:***@127.0.0.1:5432/" in shown.stdout
+    assert SECRET not in shown.stdout + shown.stderr
+    assert SECRET not in server["process"].output()
+    captured = capfd.readouterr()
+    assert SECRET not in captured.out + captured.err
+
+
+def test_server_refuses_a_non_loopback_host(server: dict[str, Any]) -> None:
+    result = pairs_cli(
+        "--config",
+        str(server["config"]),
+        "server",
+        "--host",
+        "0.0.0.0",  # noqa: S104 - the point is that it is refused
+        env={**os.environ, "MLFLOW_DB_PASSWORD": SECRET},
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "not a loopback address" in result.stderr
+    assert "--allow-remote" in result.stderr
+
+
+def test_server_stops_cleanly_on_ctrl_c(server: dict[str, Any]) -> None:
+    process: ServerProcess = server["process"]
+    process.process.send_signal(signal.SIGINT)
+    assert process.process.wait(timeout=60) == 0
+    output = process.output()
+    assert "Stopped." in output
+    assert "Traceback" not in output
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{server['url']}/health", timeout=5)
