@@ -2,9 +2,11 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from mlflow_pairs.hookspecs import hookimpl
+
 try:
     __version__ = version("mlflow-pairs")
 except PackageNotFoundError:  # running from a checkout that is not installed
     __version__ = "0+unknown"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "hookimpl"]

@@ -20,6 +20,12 @@ class ConfigError(MlflowPairsError):
     exit_code = 2
 
 
+class NotFoundError(MlflowPairsError):
+    """A named thing (universe, price source, feature, model) does not exist."""
+
+    exit_code = 2
+
+
 class TrackingConnectionError(MlflowPairsError):
     """The MLflow tracking store, registry or database cannot be reached or used."""
 

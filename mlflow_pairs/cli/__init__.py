@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from mlflow_pairs import __version__
@@ -9,6 +11,7 @@ from mlflow_pairs.cli._app import AppContext, PairsGroup, configure_logging
 from mlflow_pairs.cli.config_cmd import config_group
 from mlflow_pairs.cli.db_cmd import db_group
 from mlflow_pairs.cli.doctor_cmd import doctor
+from mlflow_pairs.cli.plugins_cmd import data_group, plugins_group, universes_group
 from mlflow_pairs.cli.server_cmd import server
 
 __all__ = ["cli", "main"]
@@ -37,6 +40,9 @@ cli.add_command(config_group)
 cli.add_command(db_group)
 cli.add_command(doctor)
 cli.add_command(server)
+cli.add_command(plugins_group)
+cli.add_command(universes_group)
+cli.add_command(data_group)
 
 
 def main() -> None:
@@ -45,4 +51,8 @@ def main() -> None:
 
     # MLflow's own variables (credentials, URIs) may live in .env too.
     load_dotenv(".env", override=False)
+    configure_logging(debug="--debug" in sys.argv[1:])
+    from mlflow_pairs.plugins import register_commands
+
+    register_commands(cli)
     cli(prog_name="mlflow-pairs")

@@ -44,6 +44,22 @@ def _package_version(name: str) -> str:
         raise MlflowPairsError(f"{name} is not installed") from None
 
 
+def _plugins() -> str:
+    from mlflow_pairs.plugins import get_features, get_price_sources, get_universes, list_plugins
+
+    # Collecting runs every plugin's hooks, so a plugin that raises there is caught too.
+    counts = (len(get_universes()), len(get_price_sources()), len(get_features()))
+    failed = [info for info in list_plugins() if info.error]
+    if failed:
+        raise MlflowPairsError(
+            "; ".join(f"plugin {info.name!r} failed: {info.error}" for info in failed)
+        )
+    loaded = len(list_plugins())
+    return (
+        f"{loaded} loaded; {counts[0]} universes, {counts[1]} price sources, {counts[2]} features"
+    )
+
+
 @click.command("doctor")
 @pass_app
 def doctor(app: AppContext) -> None:
@@ -88,6 +104,7 @@ def doctor(app: AppContext) -> None:
         return f"usable at {mask_uri(connection.registry_uri)} ({len(models)} model(s) seen)"
 
     checks.append(_run("registry", registry))
+    checks.append(_run("plugins", _plugins))
     for package in ("mlflow", "torch", "arch", "pandas", "numpy"):
         checks.append(_run(package, functools.partial(_package_version, package)))
 

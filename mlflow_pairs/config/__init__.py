@@ -11,6 +11,7 @@ from mlflow_pairs.config._loader import (
 )
 from mlflow_pairs.config._schema import (
     GICS_SECTORS,
+    DataSettings,
     ImprovementSettings,
     MlflowSettings,
     MLSettings,
@@ -24,6 +25,7 @@ from mlflow_pairs.config._schema import (
 __all__ = [
     "CONFIG_ENV_VAR",
     "GICS_SECTORS",
+    "DataSettings",
     "ImprovementSettings",
     "MLSettings",
     "MlflowSettings",

@@ -7,12 +7,13 @@ types, so ``epochs: "ten"`` or a misspelt key is an error naming the key.
 from __future__ import annotations
 
 import string
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 __all__ = [
     "GICS_SECTORS",
+    "DataSettings",
     "ImprovementSettings",
     "MLSettings",
     "MlflowSettings",
@@ -135,6 +136,13 @@ class PerformanceThresholds(_Section):
     challenger_improvement: ImprovementSettings = Field(default_factory=ImprovementSettings)
 
 
+class DataSettings(_Section):
+    """How prices are aligned to one trading calendar."""
+
+    gap_policy: Literal["ffill", "drop"] = "ffill"
+    max_fill_days: Annotated[int, Field(ge=0)] = 3
+
+
 class MLSettings(_Section):
     """Training settings of the sequence model."""
 
@@ -151,6 +159,7 @@ class Settings(_Section):
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     sectors: SectorSettings = Field(default_factory=SectorSettings)
+    data: DataSettings = Field(default_factory=DataSettings)
     model_registry: ModelRegistrySettings = Field(default_factory=ModelRegistrySettings)
     performance_thresholds: PerformanceThresholds = Field(default_factory=PerformanceThresholds)
     ml: MLSettings = Field(default_factory=MLSettings)

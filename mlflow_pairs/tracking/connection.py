@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from mlflow.entities import Experiment
     from mlflow.entities.model_registry import ModelVersion
 
+    from mlflow_pairs.data import PricePanel
+
 __all__ = ["TAG_PREFIX", "MlflowConnection"]
 
 logger = logging.getLogger(__name__)
@@ -247,6 +249,12 @@ class MlflowConnection:
         import mlflow
 
         mlflow.log_params(_flatten(masked_settings(self.settings), prefix))
+
+    def log_dataset(self, panel: PricePanel, *, context: str = "training") -> None:
+        """Log a price panel as an MLflow dataset input of the active run (lineage)."""
+        from mlflow_pairs.tracking.datasets import log_price_panel
+
+        log_price_panel(panel, context=context)
 
     # -- models and registry ------------------------------------------------------------
 

@@ -1,0 +1,119 @@
+"""Reading users' price files: CSV (optionally compressed) or Parquet, wide or long.
+
+* wide: a date column, then one column of prices per symbol;
+* long: the columns ``date``, ``symbol`` and a price column (``price``, ``close``,
+  ``adj_close`` or ``adjusted_close``), one row per date and symbol.
+
+Column names are matched case-insensitively. The result is a wide table indexed by date in
+file order; the pipeline's validation then reports duplicates, unsorted dates and bad
+values by symbol and date.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from mlflow_pairs.data.errors import DataError, format_dates
+
+__all__ = ["PRICE_COLUMNS", "read_price_file"]
+
+PRICE_COLUMNS = ("price", "close", "adj_close", "adjusted_close", "adj close")
+_DATE_COLUMNS = ("date", "datetime", "timestamp", "time")
+
+
+def read_price_file(path: str | Path, file_format: str | None = None) -> pd.DataFrame:
+    """Read ``path`` into a wide DataFrame (DatetimeIndex, one column per symbol).
+
+    ``file_format`` is ``csv`` or ``parquet``; by default it follows the file's suffix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("file", f"price file {path} does not exist")
+    fmt = file_format or _format_of(path)
+    try:
+        if fmt == "parquet":
+            table = pd.read_parquet(path)
+            if isinstance(table.index, pd.DatetimeIndex):
+                table = table.reset_index()
+        else:
+            table = pd.read_csv(path, dtype=str, keep_default_na=True)
+    except (OSError, ValueError, ImportError) as exc:
+        raise DataError("file", f"cannot read price file {path}: {exc}") from None
+    origin = f"price file {path}"
+    if table.empty and not len(table.columns):
+        raise DataError("empty-range", f"{origin} is empty")
+    lowered = {str(c).strip().lower(): c for c in table.columns}
+    date_column = next((lowered[n] for n in _DATE_COLUMNS if n in lowered), table.columns[0])
+    dates = _parse_dates(table[date_column], origin, str(date_column))
+    if "symbol" in lowered or "ticker" in lowered:
+        return _from_long(table, dates, lowered, origin)
+    wide = table.drop(columns=[date_column])
+    wide.index = pd.DatetimeIndex(dates, name="date")
+    wide.columns = [str(c).strip() for c in wide.columns]
+    return wide
+
+
+def _format_of(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    return "parquet" if ".parquet" in suffixes or ".pq" in suffixes else "csv"
+
+
+def _parse_dates(values: pd.Series, origin: str, column: str) -> pd.DatetimeIndex:
+    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    bad = parsed.isna()
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise DataError(
+            "dates",
+            f"{origin}: column {column} row {row + 2} has no valid date: {values.iloc[row]!r}",
+        )
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_localize(None)
+    return pd.DatetimeIndex(parsed)
+
+
+def _from_long(
+    table: pd.DataFrame, dates: pd.DatetimeIndex, lowered: dict[str, object], origin: str
+) -> pd.DataFrame:
+    symbol_column = lowered.get("symbol", lowered.get("ticker"))
+    price_column = next((lowered[n] for n in PRICE_COLUMNS if n in lowered), None)
+    if price_column is None:
+        raise DataError(
+            "non-numeric",
+            f"{origin}: a long table needs a price column named one of {', '.join(PRICE_COLUMNS)}",
+        )
+    long = pd.DataFrame(
+        {
+            "date": dates,
+            "symbol": table[symbol_column].astype(str).str.strip(),
+            "price": table[price_column].to_numpy(),
+        }
+    )
+    duplicated = long.duplicated(subset=["date", "symbol"], keep="first")
+    if duplicated.any():
+        first = long[duplicated].iloc[0]
+        same = long[duplicated & (long["symbol"] == first["symbol"])]["date"]
+        raise DataError(
+            "duplicate-dates",
+            f"{origin}: {first['symbol']} has more than one price on {format_dates(same)}",
+            symbols=[first["symbol"]],
+            dates=list(same),
+        )
+    # Rows of a long table may be grouped by symbol; within each symbol, dates must increase.
+    for symbol, rows in long.groupby("symbol", sort=False):
+        symbol_dates = pd.DatetimeIndex(rows["date"])
+        if not symbol_dates.is_monotonic_increasing:
+            at = int((symbol_dates[1:] < symbol_dates[:-1]).argmax()) + 1
+            raise DataError(
+                "unsorted-dates",
+                f"{origin}: dates of {symbol} are not in increasing order: "
+                f"{symbol_dates[at]:%Y-%m-%d} follows {symbol_dates[at - 1]:%Y-%m-%d}",
+                symbols=[str(symbol)],
+                dates=[symbol_dates[at - 1], symbol_dates[at]],
+            )
+    wide = long.pivot(index="date", columns="symbol", values="price").sort_index()
+    wide.columns.name = None
+    wide.index = pd.DatetimeIndex(wide.index, name="date")
+    return wide

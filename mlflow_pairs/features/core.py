@@ -1,0 +1,82 @@
+"""The core features: the spread's level, change and volatility, and the legs' co-movement.
+
+Every value at date t uses prices up to t only (rolling windows end at t).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mlflow_pairs.features._base import Feature, PairFrame
+
+__all__ = ["ReturnCorrelation", "SpreadReturn", "SpreadVolatility", "SpreadZScore"]
+
+
+def _window(value: int, name: str) -> int:
+    if value < 2:
+        raise ValueError(f"{name} must be at least 2, got {value}")
+    return value
+
+
+class SpreadZScore(Feature):
+    """``(spread - rolling mean) / rolling std`` over the last ``window`` dates."""
+
+    name = "spread_zscore"
+    columns = ("spread_zscore",)
+    description = "Spread z-score over a rolling window"
+
+    def __init__(self, window: int = 20) -> None:
+        self.window = _window(window, "window")
+        self.min_history = window
+
+    def compute(self, pair: PairFrame) -> pd.DataFrame:
+        rolling = pair.spread.rolling(self.window, min_periods=self.window)
+        zscore = (pair.spread - rolling.mean()) / rolling.std(ddof=1)
+        return pd.DataFrame({"spread_zscore": zscore}, index=pair.spread.index)
+
+
+class SpreadReturn(Feature):
+    """Daily change of the spread (a log-return of the hedged position)."""
+
+    name = "spread_return"
+    columns = ("spread_return",)
+    description = "Daily change of the spread"
+    min_history = 2
+
+    def compute(self, pair: PairFrame) -> pd.DataFrame:
+        return pd.DataFrame({"spread_return": pair.spread.diff()}, index=pair.spread.index)
+
+
+class SpreadVolatility(Feature):
+    """Rolling standard deviation of the spread's daily change."""
+
+    name = "rolling_volatility"
+    columns = ("spread_volatility",)
+    description = "Rolling volatility of the spread's daily change"
+
+    def __init__(self, window: int = 20) -> None:
+        self.window = _window(window, "window")
+        self.min_history = window + 1
+
+    def compute(self, pair: PairFrame) -> pd.DataFrame:
+        volatility = pair.spread.diff().rolling(self.window, min_periods=self.window).std(ddof=1)
+        return pd.DataFrame({"spread_volatility": volatility}, index=pair.spread.index)
+
+
+class ReturnCorrelation(Feature):
+    """Rolling correlation of the two legs' daily log-returns."""
+
+    name = "return_correlation"
+    columns = ("return_correlation",)
+    description = "Rolling correlation of the legs' daily log-returns"
+
+    def __init__(self, window: int = 60) -> None:
+        self.window = _window(window, "window")
+        self.min_history = window + 1
+
+    def compute(self, pair: PairFrame) -> pd.DataFrame:
+        ry = np.log(pair.y).diff()
+        rx = np.log(pair.x).diff()
+        correlation = ry.rolling(self.window, min_periods=self.window).corr(rx)
+        return pd.DataFrame({"return_correlation": correlation}, index=pair.spread.index)

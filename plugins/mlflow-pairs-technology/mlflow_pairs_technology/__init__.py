@@ -1,0 +1,66 @@
+"""Technology-sector plugin for mlflow-pairs: the ``technology`` universe and the
+``tech_jump_intensity`` feature."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mlflow_pairs import hookimpl
+from mlflow_pairs.data import Universe
+from mlflow_pairs.features import Feature, PairFrame
+
+__all__ = ["TECHNOLOGY_SYMBOLS", "JumpIntensity"]
+
+#: GICS Information Technology stocks of the bundled sample.
+TECHNOLOGY_SYMBOLS = ("AAPL", "AMD", "MSFT")
+
+
+class JumpIntensity(Feature):
+    """Share of the last ``window`` days on which either leg jumped.
+
+    A jump is an absolute daily log-return above ``threshold`` times the leg's standard
+    deviation over the ``lookback`` days before it (so the day itself does not inflate
+    its own yardstick).
+    """
+
+    name = "tech_jump_intensity"
+    columns = ("tech_jump_intensity",)
+    description = "Share of recent days with an earnings-style jump in either leg"
+
+    def __init__(self, window: int = 20, lookback: int = 60, threshold: float = 3.0) -> None:
+        if window < 1 or lookback < 2 or threshold <= 0:
+            raise ValueError("window >= 1, lookback >= 2 and threshold > 0 are required")
+        self.window = window
+        self.lookback = lookback
+        self.threshold = threshold
+        self.min_history = lookback + window + 1
+
+    def _jumps(self, prices: pd.Series) -> pd.Series:
+        returns = np.log(prices).diff()
+        scale = returns.rolling(self.lookback, min_periods=self.lookback).std(ddof=1).shift(1)
+        jumps = (returns.abs() > self.threshold * scale).astype("float64")
+        return jumps.where(scale.notna())
+
+    def compute(self, pair: PairFrame) -> pd.DataFrame:
+        either = np.fmax(self._jumps(pair.y), self._jumps(pair.x))
+        intensity = either.rolling(self.window, min_periods=self.window).mean()
+        return pd.DataFrame({"tech_jump_intensity": intensity}, index=pair.spread.index)
+
+
+@hookimpl
+def register_universes(register):  # type: ignore[no-untyped-def]
+    register(
+        Universe(
+            name="technology",
+            sector="technology",
+            symbols=TECHNOLOGY_SYMBOLS,
+            price_source="sample",
+            description="Technology (GICS Information Technology): AAPL, AMD, MSFT",
+        )
+    )
+
+
+@hookimpl
+def register_features(register):  # type: ignore[no-untyped-def]
+    register(JumpIntensity())
