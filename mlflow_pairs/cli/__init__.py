@@ -12,6 +12,7 @@ from mlflow_pairs.cli.config_cmd import config_group
 from mlflow_pairs.cli.db_cmd import db_group
 from mlflow_pairs.cli.doctor_cmd import doctor
 from mlflow_pairs.cli.plugins_cmd import data_group, plugins_group, universes_group
+from mlflow_pairs.cli.screen_cmd import screen
 from mlflow_pairs.cli.server_cmd import server
 
 __all__ = ["cli", "main"]
@@ -43,6 +44,7 @@ cli.add_command(server)
 cli.add_command(plugins_group)
 cli.add_command(universes_group)
 cli.add_command(data_group)
+cli.add_command(screen)
 
 
 def main() -> None:

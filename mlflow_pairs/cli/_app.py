@@ -80,4 +80,4 @@ def configure_logging(debug: bool) -> None:
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("mlflow_pairs").setLevel(logging.DEBUG if debug else logging.INFO)
+    logging.getLogger("mlflow_pairs").setLevel(logging.DEBUG if debug else logging.WARNING)

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
 
 from mlflow_pairs.config import Settings
-from mlflow_pairs.data import GapPolicy, PricePanel, load_panel
+from mlflow_pairs.data import GapPolicy, PricePanel, combine_panels, load_panel, universe_sectors
+from mlflow_pairs.data.errors import DataError
+from mlflow_pairs.plugins import get_universe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["data_options", "panel_from_options"]
+__all__ = ["LoadedData", "data_options", "panel_from_options"]
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """The panel the options asked for, and the sector of each symbol when known."""
+
+    panel: PricePanel
+    sectors: dict[str, str] | None
 
 
 def _symbols(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
@@ -54,20 +65,39 @@ def panel_from_options(
     start: str | None,
     end: str | None,
     min_observations: int = 1,
-) -> PricePanel:
+) -> LoadedData:
     """Load the panel the options describe, with the configured gap policy."""
     if (universe is None) == (prices is None):
         raise click.UsageError("give exactly one of --universe NAME and --prices FILE")
     policy = GapPolicy(settings.data.gap_policy, settings.data.max_fill_days)
-    return load_panel(
-        universe=universe,
-        prices=prices,
-        symbols=symbols,
-        start=_date(start, "--start"),
-        end=_date(end, "--end"),
-        gap_policy=policy,
-        min_observations=min_observations,
-    )
+    common = {
+        "start": _date(start, "--start"),
+        "end": _date(end, "--end"),
+        "gap_policy": policy,
+        "min_observations": min_observations,
+    }
+    if prices is not None:
+        return LoadedData(load_panel(prices=prices, symbols=symbols, **common), None)
+    names = [n.strip() for n in (universe or "").split(",") if n.strip()]
+    sectors = universe_sectors(names)
+    panels = []
+    for name in names:
+        wanted = [s for s in symbols if sectors.get(s) is not None] if symbols else None
+        members = set(get_universe(name).symbols)
+        chosen = [s for s in wanted if s in members] if wanted is not None else None
+        if chosen == []:
+            continue
+        panels.append(load_panel(universe=name, symbols=chosen, **common))
+    if symbols:
+        unknown = [s for s in symbols if s not in sectors]
+        if unknown:
+            raise DataError(
+                "unknown-symbols",
+                f"symbol(s) {', '.join(unknown)} are not in universe(s) {', '.join(names)}",
+                symbols=unknown,
+            )
+    panel = combine_panels(panels)
+    return LoadedData(panel, {s: sectors[s] for s in panel.symbols})
 
 
 def _date(value: str | None, option: str) -> Any:

@@ -85,6 +85,7 @@ def data_group() -> None:
 @pass_app
 def data_check(app: AppContext, min_observations: int, **options: object) -> None:
     """Load, validate and align prices; print what was loaded and its content hash."""
-    panel = panel_from_options(app.settings, min_observations=min_observations, **options)  # type: ignore[arg-type]
+    loaded = panel_from_options(app.settings, min_observations=min_observations, **options)  # type: ignore[arg-type]
+    panel = loaded.panel
     for key, value in panel.describe().items():
         click.echo(f"{key + ':':<14}{value}")

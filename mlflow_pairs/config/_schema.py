@@ -19,6 +19,7 @@ __all__ = [
     "MlflowSettings",
     "ModelRegistrySettings",
     "PerformanceThresholds",
+    "ScreeningSettings",
     "SectorSettings",
     "ServerSettings",
     "Settings",
@@ -143,6 +144,25 @@ class DataSettings(_Section):
     max_fill_days: Annotated[int, Field(ge=0)] = 3
 
 
+class ScreeningSettings(_Section):
+    """Cointegration screening: the test and the selection filters."""
+
+    max_lag: Annotated[int, Field(ge=0)] = 1
+    autolag: Literal["aic", "bic"] | None = None
+    hedge: Literal["ols", "tls"] = "ols"
+    max_pvalue: Annotated[float, Field(gt=0, le=1)] = 0.05
+    fdr: Annotated[float, Field(gt=0, lt=1)] | None = None
+    min_half_life: Annotated[float, Field(ge=0)] = 1.0
+    max_half_life: Annotated[float, Field(gt=0)] = 126.0
+    min_crossings: Annotated[int, Field(ge=0)] = 12
+    max_hurst: Annotated[float, Field(gt=0, le=1)] = 0.5
+    min_correlation: Annotated[float, Field(ge=-1, le=1)] = 0.0
+    top_k: PositiveInt | None = 10
+    cross_sector: bool = False
+    arch_lags: PositiveInt = 5
+    ljung_box_lags: PositiveInt = 10
+
+
 class MLSettings(_Section):
     """Training settings of the sequence model."""
 
@@ -160,6 +180,7 @@ class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     sectors: SectorSettings = Field(default_factory=SectorSettings)
     data: DataSettings = Field(default_factory=DataSettings)
+    screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
     model_registry: ModelRegistrySettings = Field(default_factory=ModelRegistrySettings)
     performance_thresholds: PerformanceThresholds = Field(default_factory=PerformanceThresholds)
     ml: MLSettings = Field(default_factory=MLSettings)

@@ -3,7 +3,7 @@
 from mlflow_pairs.data.errors import DataError
 from mlflow_pairs.data.files import read_price_file
 from mlflow_pairs.data.panel import GapPolicy, PricePanel, build_panel, content_hash
-from mlflow_pairs.data.pipeline import load_panel
+from mlflow_pairs.data.pipeline import combine_panels, load_panel, universe_sectors
 from mlflow_pairs.data.sources import PriceSource, Universe
 
 __all__ = [
@@ -13,7 +13,9 @@ __all__ = [
     "PriceSource",
     "Universe",
     "build_panel",
+    "combine_panels",
     "content_hash",
     "load_panel",
     "read_price_file",
+    "universe_sectors",
 ]

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from mlflow_pairs.data.errors import DataError
-from mlflow_pairs.data.panel import GapPolicy, PricePanel, build_panel
+from mlflow_pairs.data.panel import GapPolicy, PricePanel, build_panel, content_hash
 from mlflow_pairs.errors import MlflowPairsError
 
-__all__ = ["load_panel"]
+__all__ = ["combine_panels", "load_panel", "universe_sectors"]
 
 
 def load_panel(
@@ -67,3 +67,40 @@ def load_panel(
         min_observations=min_observations,
         universe=universe,
     )
+
+
+def combine_panels(panels: Sequence[PricePanel]) -> PricePanel:
+    """Several panels side by side on their common dates (a symbol keeps its first column)."""
+    if len(panels) == 1:
+        return panels[0]
+    frames = []
+    seen: set[str] = set()
+    for panel in panels:
+        fresh = [s for s in panel.symbols if s not in seen]
+        seen.update(fresh)
+        frames.append(panel.prices[fresh])
+    prices = pd.concat(frames, axis=1, join="inner")
+    if prices.empty:
+        raise DataError("empty-range", "the universes share no trading dates", symbols=sorted(seen))
+    first = panels[0]
+    return PricePanel(
+        prices=prices,
+        source="+".join(dict.fromkeys(p.source for p in panels)),
+        source_uri=" ".join(dict.fromkeys(p.source_uri for p in panels)),
+        universe=",".join(p.universe or p.source for p in panels),
+        gap_policy=first.gap_policy,
+        gaps_handled=sum(p.gaps_handled for p in panels),
+        content_hash=content_hash(prices),
+    )
+
+
+def universe_sectors(names: Sequence[str]) -> dict[str, str]:
+    """``{symbol: sector}`` of the named universes (the first universe naming a symbol wins)."""
+    from mlflow_pairs.plugins import get_universe
+
+    sectors: dict[str, str] = {}
+    for name in names:
+        universe = get_universe(name)
+        for symbol in universe.symbols:
+            sectors.setdefault(symbol, universe.sector)
+    return sectors

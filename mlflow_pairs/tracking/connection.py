@@ -79,6 +79,11 @@ class MlflowConnection:
             settings.mlflow.registry_uri or settings.mlflow.tracking_uri
         )
 
+    @property
+    def safe_tracking_uri(self) -> str:
+        """The tracking URI with its password masked, for messages."""
+        return mask_uri(self.tracking_uri)
+
     def __repr__(self) -> str:
         return f"MlflowConnection(tracking_uri={mask_uri(self.tracking_uri)!r})"
 
