@@ -28,6 +28,7 @@ __all__ = [
     "LOAD_PLUGINS_ENV",
     "PluginConflictError",
     "PluginInfo",
+    "features_for_sector",
     "get_features",
     "get_price_source",
     "get_price_sources",
@@ -232,6 +233,12 @@ def get_features() -> dict[str, Any]:
             column_owner[column] = (name, owner)
         features[name] = feature
     return features
+
+
+def features_for_sector(sector: str) -> list[Any]:
+    """Registered features a ``sector`` model uses: those without a sector limit and
+    those that name the sector, in registration order."""
+    return [f for f in get_features().values() if f.sectors is None or sector in f.sectors]
 
 
 def get_universe(name: str) -> Any:

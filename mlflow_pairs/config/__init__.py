@@ -12,6 +12,7 @@ from mlflow_pairs.config._loader import (
 from mlflow_pairs.config._schema import (
     GICS_SECTORS,
     DataSettings,
+    GarchSettings,
     ImprovementSettings,
     MlflowSettings,
     MLSettings,
@@ -27,6 +28,7 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "GICS_SECTORS",
     "DataSettings",
+    "GarchSettings",
     "ImprovementSettings",
     "MLSettings",
     "MlflowSettings",

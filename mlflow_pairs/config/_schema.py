@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 __all__ = [
     "GICS_SECTORS",
     "DataSettings",
+    "GarchSettings",
     "ImprovementSettings",
     "MLSettings",
     "MlflowSettings",
@@ -163,14 +164,33 @@ class ScreeningSettings(_Section):
     ljung_box_lags: PositiveInt = 10
 
 
+class GarchSettings(_Section):
+    """The volatility part: GARCH(p, o, q) from ``arch`` on scaled spread returns."""
+
+    p: PositiveInt = 1
+    o: Annotated[int, Field(ge=0)] = 0
+    q: PositiveInt = 1
+    dist: Literal["normal", "t"] = "normal"
+    mean: Literal["constant", "zero"] = "constant"
+
+
 class MLSettings(_Section):
-    """Training settings of the sequence model."""
+    """The sequence part and its training."""
 
     seed: int = 42
     epochs: PositiveInt = 50
     batch_size: PositiveInt = 64
     learning_rate: Annotated[float, Field(gt=0)] = 1e-3
     early_stopping_patience: PositiveInt = 5
+    window: Annotated[int, Field(ge=2)] = 20
+    horizon: PositiveInt = 5
+    reversion_threshold: Annotated[float, Field(ge=0)] = 0.0
+    hidden_size: PositiveInt = 32
+    num_layers: PositiveInt = 1
+    validation_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    test_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    torch_threads: PositiveInt = 1
 
 
 class Settings(_Section):
@@ -183,6 +203,7 @@ class Settings(_Section):
     screening: ScreeningSettings = Field(default_factory=ScreeningSettings)
     model_registry: ModelRegistrySettings = Field(default_factory=ModelRegistrySettings)
     performance_thresholds: PerformanceThresholds = Field(default_factory=PerformanceThresholds)
+    garch: GarchSettings = Field(default_factory=GarchSettings)
     ml: MLSettings = Field(default_factory=MLSettings)
 
     _source: str = PrivateAttr(default="<defaults>")

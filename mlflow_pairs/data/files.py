@@ -17,7 +17,7 @@ import pandas as pd
 
 from mlflow_pairs.data.errors import DataError, format_dates
 
-__all__ = ["PRICE_COLUMNS", "read_price_file"]
+__all__ = ["PRICE_COLUMNS", "read_price_file", "table_to_wide"]
 
 PRICE_COLUMNS = ("price", "close", "adj_close", "adjusted_close", "adj close")
 _DATE_COLUMNS = ("date", "datetime", "timestamp", "time")
@@ -41,7 +41,11 @@ def read_price_file(path: str | Path, file_format: str | None = None) -> pd.Data
             table = pd.read_csv(path, dtype=str, keep_default_na=True)
     except (OSError, ValueError, ImportError) as exc:
         raise DataError("file", f"cannot read price file {path}: {exc}") from None
-    origin = f"price file {path}"
+    return table_to_wide(table, f"price file {path}")
+
+
+def table_to_wide(table: pd.DataFrame, origin: str) -> pd.DataFrame:
+    """A wide or long price table (date as a column) as a wide frame indexed by date."""
     if table.empty and not len(table.columns):
         raise DataError("empty-range", f"{origin} is empty")
     lowered = {str(c).strip().lower(): c for c in table.columns}
@@ -61,7 +65,10 @@ def _format_of(path: Path) -> str:
 
 
 def _parse_dates(values: pd.Series, origin: str, column: str) -> pd.DatetimeIndex:
-    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values
+    else:
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
     bad = parsed.isna()
     if bad.any():
         row = int(bad.to_numpy().argmax())

@@ -58,6 +58,8 @@ def check_numeric(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
 
     A column with text in it names the symbol, the first offending date and value.
     """
+    if all(pd.api.types.is_float_dtype(dtype) for dtype in frame.dtypes):
+        return frame.astype("float64", copy=False)  # the common case, without a column loop
     out = {}
     for column in frame.columns:
         series = frame[column]

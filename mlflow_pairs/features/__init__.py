@@ -1,7 +1,13 @@
 """Per-pair features for the sequence model; plugins add their own through
 ``register_features``."""
 
-from mlflow_pairs.features._base import Feature, FeatureError, PairFrame, compute_features
+from mlflow_pairs.features._base import (
+    Feature,
+    FeatureError,
+    PairFrame,
+    PairPanel,
+    compute_features,
+)
 from mlflow_pairs.features.core import (
     ReturnCorrelation,
     SpreadReturn,
@@ -13,6 +19,7 @@ __all__ = [
     "Feature",
     "FeatureError",
     "PairFrame",
+    "PairPanel",
     "ReturnCorrelation",
     "SpreadReturn",
     "SpreadVolatility",

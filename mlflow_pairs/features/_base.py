@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Feature", "FeatureError", "PairFrame", "compute_features"]
+__all__ = ["Feature", "FeatureError", "PairFrame", "PairPanel", "compute_features"]
 
 
 class FeatureError(ValueError):
@@ -63,13 +63,15 @@ class Feature(ABC):
     Subclasses set ``name`` (unique across plugins), ``columns`` (the output column names,
     unique across plugins) and ``description``, and implement :meth:`compute`. The value at
     date t may use data up to and including t only; ``min_history`` says how many dates a
-    value needs (earlier rows may be NaN).
+    value needs (earlier rows may be NaN). ``sectors`` limits the sector models that use
+    the feature (``None``: every sector).
     """
 
     name: str = ""
     columns: tuple[str, ...] = ()
     description: str = ""
     min_history: int = 1
+    sectors: tuple[str, ...] | None = None
 
     @abstractmethod
     def compute(self, pair: PairFrame) -> pd.DataFrame:
@@ -81,8 +83,54 @@ class Feature(ABC):
             Indexed like ``pair.spread``, with exactly the declared ``columns``.
         """
 
+    def compute_panel(self, panel: PairPanel) -> dict[str, np.ndarray]:
+        """Values for many pairs on one date index: ``{column: array (n_dates, n_pairs)}``.
+
+        The default calls :meth:`compute` once per pair; features used in serving may
+        override it with a vectorised version (it must give the same values).
+        """
+        results = [self.compute(pair) for pair in panel.pairs()]
+        return {
+            c: np.column_stack([r[c].to_numpy(dtype=float) for r in results]) for c in self.columns
+        }
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, columns={self.columns!r})"
+
+
+@dataclass(frozen=True)
+class PairPanel:
+    """Several pairs on one DatetimeIndex, as arrays of shape (n_dates, n_pairs).
+
+    Attributes
+    ----------
+    index : DatetimeIndex
+        The dates.
+    y, x : ndarray of shape (n_dates, n_pairs)
+        Prices of the legs.
+    spread : ndarray of shape (n_dates, n_pairs)
+        ``log y - hedge_ratio * log x - intercept``.
+    hedge_ratio, intercept : ndarray of shape (n_pairs,)
+    """
+
+    index: pd.DatetimeIndex
+    y: np.ndarray
+    x: np.ndarray
+    spread: np.ndarray
+    hedge_ratio: np.ndarray
+    intercept: np.ndarray
+
+    def pairs(self) -> list[PairFrame]:
+        return [
+            PairFrame(
+                y=pd.Series(self.y[:, k], index=self.index),
+                x=pd.Series(self.x[:, k], index=self.index),
+                spread=pd.Series(self.spread[:, k], index=self.index, name="spread"),
+                hedge_ratio=float(self.hedge_ratio[k]),
+                intercept=float(self.intercept[k]),
+            )
+            for k in range(self.spread.shape[1])
+        ]
 
 
 def compute_features(pair: PairFrame, features: Sequence[Feature]) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlflow_pairs.features._base import Feature, PairFrame
+from mlflow_pairs.features._base import Feature, PairFrame, PairPanel
 
 __all__ = ["ReturnCorrelation", "SpreadReturn", "SpreadVolatility", "SpreadZScore"]
 
@@ -35,6 +35,11 @@ class SpreadZScore(Feature):
         zscore = (pair.spread - rolling.mean()) / rolling.std(ddof=1)
         return pd.DataFrame({"spread_zscore": zscore}, index=pair.spread.index)
 
+    def compute_panel(self, panel: PairPanel) -> dict[str, np.ndarray]:
+        spread = pd.DataFrame(panel.spread)
+        rolling = spread.rolling(self.window, min_periods=self.window)
+        return {"spread_zscore": ((spread - rolling.mean()) / rolling.std(ddof=1)).to_numpy()}
+
 
 class SpreadReturn(Feature):
     """Daily change of the spread (a log-return of the hedged position)."""
@@ -46,6 +51,11 @@ class SpreadReturn(Feature):
 
     def compute(self, pair: PairFrame) -> pd.DataFrame:
         return pd.DataFrame({"spread_return": pair.spread.diff()}, index=pair.spread.index)
+
+    def compute_panel(self, panel: PairPanel) -> dict[str, np.ndarray]:
+        change = np.full_like(panel.spread, np.nan)
+        change[1:] = np.diff(panel.spread, axis=0)
+        return {"spread_return": change}
 
 
 class SpreadVolatility(Feature):
@@ -62,6 +72,11 @@ class SpreadVolatility(Feature):
     def compute(self, pair: PairFrame) -> pd.DataFrame:
         volatility = pair.spread.diff().rolling(self.window, min_periods=self.window).std(ddof=1)
         return pd.DataFrame({"spread_volatility": volatility}, index=pair.spread.index)
+
+    def compute_panel(self, panel: PairPanel) -> dict[str, np.ndarray]:
+        change = pd.DataFrame(panel.spread).diff()
+        volatility = change.rolling(self.window, min_periods=self.window).std(ddof=1)
+        return {"spread_volatility": volatility.to_numpy()}
 
 
 class ReturnCorrelation(Feature):
@@ -80,3 +95,9 @@ class ReturnCorrelation(Feature):
         rx = np.log(pair.x).diff()
         correlation = ry.rolling(self.window, min_periods=self.window).corr(rx)
         return pd.DataFrame({"return_correlation": correlation}, index=pair.spread.index)
+
+    def compute_panel(self, panel: PairPanel) -> dict[str, np.ndarray]:
+        ry = pd.DataFrame(np.log(panel.y)).diff()
+        rx = pd.DataFrame(np.log(panel.x)).diff()
+        correlation = ry.rolling(self.window, min_periods=self.window).corr(rx)
+        return {"return_correlation": correlation.to_numpy()}

@@ -21,6 +21,7 @@ class VolatilityRegime(Feature):
     name = "energy_vol_regime"
     columns = ("energy_vol_regime",)
     description = "Ratio of short to long realised volatility of the spread"
+    sectors = ("energy",)
 
     def __init__(self, short: int = 10, long: int = 60) -> None:
         if not 2 <= short < long:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from mlflow_pairs import hookimpl
 from mlflow_pairs.data import Universe
-from mlflow_pairs.features import Feature, PairFrame
+from mlflow_pairs.features import Feature, PairFrame, PairPanel
 
 __all__ = ["TECHNOLOGY_SYMBOLS", "JumpIntensity"]
 
@@ -27,6 +27,7 @@ class JumpIntensity(Feature):
     name = "tech_jump_intensity"
     columns = ("tech_jump_intensity",)
     description = "Share of recent days with an earnings-style jump in either leg"
+    sectors = ("technology",)
 
     def __init__(self, window: int = 20, lookback: int = 60, threshold: float = 3.0) -> None:
         if window < 1 or lookback < 2 or threshold <= 0:
@@ -36,16 +37,23 @@ class JumpIntensity(Feature):
         self.threshold = threshold
         self.min_history = lookback + window + 1
 
-    def _jumps(self, prices: pd.Series) -> pd.Series:
+    def _jumps(self, prices: pd.DataFrame) -> pd.DataFrame:
         returns = np.log(prices).diff()
         scale = returns.rolling(self.lookback, min_periods=self.lookback).std(ddof=1).shift(1)
         jumps = (returns.abs() > self.threshold * scale).astype("float64")
         return jumps.where(scale.notna())
 
+    def _intensity(self, y: pd.DataFrame, x: pd.DataFrame) -> pd.DataFrame:
+        either = np.fmax(self._jumps(y), self._jumps(x))
+        return either.rolling(self.window, min_periods=self.window).mean()
+
     def compute(self, pair: PairFrame) -> pd.DataFrame:
-        either = np.fmax(self._jumps(pair.y), self._jumps(pair.x))
-        intensity = either.rolling(self.window, min_periods=self.window).mean()
-        return pd.DataFrame({"tech_jump_intensity": intensity}, index=pair.spread.index)
+        intensity = self._intensity(pair.y.to_frame(), pair.x.to_frame()).iloc[:, 0]
+        return pd.DataFrame({"tech_jump_intensity": intensity.to_numpy()}, index=pair.spread.index)
+
+    def compute_panel(self, panel: PairPanel) -> dict[str, np.ndarray]:
+        intensity = self._intensity(pd.DataFrame(panel.y), pd.DataFrame(panel.x))
+        return {"tech_jump_intensity": intensity.to_numpy()}
 
 
 @hookimpl

@@ -1,0 +1,337 @@
+"""The ``garch_gru`` MLflow flavor: save, log and load GARCH-GRU sector models.
+
+Laid out like MLflow's own flavor modules (``mlflow.prophet``)::
+
+    from mlflow_pairs import flavor
+
+    info = flavor.log_model(model, name="model", input_example=recent_prices,
+                            registered_model_name="pairs_trading_gru_garch_technology")
+    native = flavor.load_model(info.model_uri)
+    pyfunc = mlflow.pyfunc.load_model("models:/pairs_trading_gru_garch_technology@champion")
+    pyfunc.predict(recent_prices, params={"entry_z": 2.5})
+
+The model directory holds ``MLmodel``, the environment files and ``data/`` with
+``model.json`` (configuration, hedge ratios, GARCH parameters and state, scaler) and
+``gru.pt`` (the GRU's ``state_dict``, loaded with ``weights_only=True``): no pickle.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlflow_pairs import __version__
+from mlflow_pairs.model import OUTPUT_COLUMNS, GarchGruModel
+from mlflow_pairs.signals import SignalRule
+
+__all__ = [
+    "FLAVOR_NAME",
+    "FLAVOR_VERSION",
+    "get_default_conda_env",
+    "get_default_pip_requirements",
+    "load_model",
+    "log_model",
+    "model_signature",
+    "save_model",
+]
+
+FLAVOR_NAME = "garch_gru"
+FLAVOR_VERSION = 1
+_DATA_SUBPATH = "data"
+
+#: Signature params: (name, MLflow type, default). They override the signal thresholds.
+PARAMS: tuple[tuple[str, str, Any], ...] = (
+    ("entry_z", "double", SignalRule.entry_z),
+    ("exit_z", "double", SignalRule.exit_z),
+    ("stop_z", "double", SignalRule.stop_z),
+    ("min_probability", "double", SignalRule.min_probability),
+    ("max_holding", "long", SignalRule.max_holding),
+    ("all_dates", "boolean", False),
+)
+
+
+def _pinned(distribution: str) -> str | None:
+    try:
+        installed = version(distribution)
+    except PackageNotFoundError:
+        return None
+    return f"{distribution}=={installed.split('+', 1)[0]}"  # drop local labels (+cpu)
+
+
+def _plugin_distributions(model: GarchGruModel | None) -> list[str]:
+    """Distributions of the plugins whose features the model uses (built-ins excluded)."""
+    if model is None:
+        return []
+    from mlflow_pairs.plugins import _collect
+
+    owners = {
+        name: plugin
+        for name, _, plugin in _collect("register_features", "feature", object, lambda f: f.name)
+    }
+    from mlflow_pairs.plugins import DEFAULT_PLUGINS, _distributions
+
+    dists = []
+    for feature in model.features:
+        plugin = owners.get(feature.name)
+        if plugin and plugin not in DEFAULT_PLUGINS and plugin in _distributions:
+            dists.append(_distributions[plugin][0])
+    return list(dict.fromkeys(dists))
+
+
+def get_default_pip_requirements(model: GarchGruModel | None = None) -> list[str]:
+    """``mlflow-pairs``, the sector plugins the model uses, ``arch``, ``torch``, ``pandas``,
+    ``numpy`` and ``mlflow``, pinned to the installed versions (local labels dropped)."""
+    names = [
+        "mlflow-pairs",
+        *_plugin_distributions(model),
+        "mlflow",
+        "arch",
+        "torch",
+        "pandas",
+        "numpy",
+        "scipy",
+        "pluggy",
+    ]
+    return [req for req in (_pinned(name) for name in names) if req]
+
+
+def get_default_conda_env(model: GarchGruModel | None = None) -> dict[str, Any]:
+    from mlflow_pairs._mlflow_private import _mlflow_conda_env
+
+    return _mlflow_conda_env(additional_pip_deps=get_default_pip_requirements(model))
+
+
+def model_signature(model: GarchGruModel) -> Any:
+    """Input: wide (``date`` + one column per symbol) or long (``date``, ``symbol``,
+    ``price``) prices, so symbol, ``symbol`` and ``price`` columns are optional and the
+    model checks what is present. Output: :data:`OUTPUT_COLUMNS`. Params: thresholds."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    columns: list[Any] = [ColSpec("datetime", "date")]
+    inputs = Schema(
+        columns
+        + [ColSpec("double", symbol, required=False) for symbol in model.symbols]
+        + [ColSpec("string", "symbol", required=False), ColSpec("double", "price", required=False)]
+    )
+    types = {"pair": "string", "y": "string", "x": "string", "date": "datetime", "signal": "long"}
+    outputs = Schema([ColSpec(types.get(c, "double"), c) for c in OUTPUT_COLUMNS])
+    params = ParamSchema([ParamSpec(name, kind, default) for name, kind, default in PARAMS])
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+def input_example(model: GarchGruModel, prices: pd.DataFrame) -> pd.DataFrame:
+    """The last ``min_history`` dates of ``prices`` in the wide input format."""
+    recent = prices[model.symbols].iloc[-model.min_history :]
+    return recent.reset_index(names="date")
+
+
+def save_model(
+    model: GarchGruModel,
+    path: str | os.PathLike[str],
+    conda_env: Any = None,
+    mlflow_model: Any = None,
+    signature: Any = None,
+    input_example: pd.DataFrame | None = None,
+    pip_requirements: Any = None,
+    extra_pip_requirements: Any = None,
+    metadata: dict[str, Any] | None = None,
+    data_hash: str | None = None,
+) -> None:
+    """Save ``model`` in the ``garch_gru`` flavor (with the pyfunc flavor) at ``path``.
+
+    The signature defaults to :func:`model_signature`. ``data_hash`` (the training
+    panel's content hash) is recorded in the MLmodel file with the sector, pairs, features
+    and the versions of the plugins that provided them.
+    """
+    import yaml
+    from mlflow import pyfunc
+    from mlflow.models import Model
+    from mlflow.models.model import MLMODEL_FILE_NAME
+
+    from mlflow_pairs import _mlflow_private as private
+
+    private._validate_env_arguments(conda_env, pip_requirements, extra_pip_requirements)
+    path = os.path.abspath(path)
+    private._validate_and_prepare_target_save_path(path)
+    mlflow_model = mlflow_model or Model()
+    if input_example is not None:
+        private._save_example(mlflow_model, input_example, path)
+    mlflow_model.signature = signature if signature is not None else model_signature(model)
+    if metadata is not None:
+        mlflow_model.metadata = metadata
+    model.save(Path(path) / _DATA_SUBPATH)
+    pyfunc.add_to_model(
+        mlflow_model,
+        loader_module="mlflow_pairs.flavor",
+        data=_DATA_SUBPATH,
+        conda_env=private._CONDA_ENV_FILE_NAME,
+        python_env=private._PYTHON_ENV_FILE_NAME,
+    )
+    mlflow_model.add_flavor(
+        FLAVOR_NAME,
+        flavor_version=FLAVOR_VERSION,
+        mlflow_pairs_version=__version__,
+        data=_DATA_SUBPATH,
+        sector=model.sector,
+        pairs=[f"{y}/{x}" for y, x in model.pairs],
+        features=model.feature_names,
+        plugin_versions=_plugin_versions(model),
+        training_data_hash=data_hash or "",
+        min_history=model.min_history,
+    )
+    mlflow_model.save(os.path.join(path, MLMODEL_FILE_NAME))
+    if conda_env is None:
+        defaults = get_default_pip_requirements(model) if pip_requirements is None else None
+        conda_env, requirements, constraints = private._process_pip_requirements(
+            defaults, pip_requirements, extra_pip_requirements
+        )
+    else:
+        conda_env, requirements, constraints = private._process_conda_env(conda_env)
+    with open(os.path.join(path, private._CONDA_ENV_FILE_NAME), "w") as stream:
+        yaml.safe_dump(conda_env, stream=stream, default_flow_style=False)
+    if constraints:
+        private.write_to(os.path.join(path, private._CONSTRAINTS_FILE_NAME), "\n".join(constraints))
+    private.write_to(os.path.join(path, private._REQUIREMENTS_FILE_NAME), "\n".join(requirements))
+    private._PythonEnv.current().to_yaml(os.path.join(path, private._PYTHON_ENV_FILE_NAME))
+
+
+def _plugin_versions(model: GarchGruModel) -> dict[str, str]:
+    from mlflow_pairs.plugins import list_plugins
+
+    used = set(_plugin_distributions(model))
+    return {
+        info.distribution: info.version
+        for info in list_plugins()
+        if info.distribution in used or info.builtin
+    }
+
+
+def log_model(
+    model: GarchGruModel,
+    name: str | None = None,
+    conda_env: Any = None,
+    registered_model_name: str | None = None,
+    signature: Any = None,
+    input_example: pd.DataFrame | None = None,
+    await_registration_for: int | None = None,
+    pip_requirements: Any = None,
+    extra_pip_requirements: Any = None,
+    metadata: dict[str, Any] | None = None,
+    data_hash: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Log ``model`` to the active run (MLflow 3: ``name=``); returns the ``ModelInfo``.
+
+    With ``registered_model_name`` a new version of that registered model is created.
+    """
+    import sys
+
+    from mlflow.models import Model
+
+    from mlflow_pairs import _mlflow_private as private
+
+    return Model.log(
+        artifact_path=None,
+        name=name,
+        flavor=sys.modules[__name__],
+        model=model,
+        conda_env=conda_env,
+        registered_model_name=registered_model_name,
+        signature=signature,
+        input_example=input_example,
+        await_registration_for=(
+            private.DEFAULT_AWAIT_MAX_SLEEP_SECONDS
+            if await_registration_for is None
+            else await_registration_for
+        ),
+        pip_requirements=pip_requirements,
+        extra_pip_requirements=extra_pip_requirements,
+        metadata=metadata,
+        data_hash=data_hash,
+        **kwargs,
+    )
+
+
+def load_model(model_uri: str, dst_path: str | None = None) -> GarchGruModel:
+    """Load the native :class:`~mlflow_pairs.model.GarchGruModel` from ``model_uri``."""
+    from mlflow_pairs import _mlflow_private as private
+
+    local = private._download_artifact_from_uri(artifact_uri=model_uri, output_path=dst_path)
+    conf = private._get_flavor_configuration(model_path=local, flavor_name=FLAVOR_NAME)
+    return GarchGruModel.load(Path(local) / conf.get("data", _DATA_SUBPATH))
+
+
+def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> _GarchGruWrapper:
+    """Called by ``mlflow.pyfunc.load_model`` with the ``data`` directory."""
+    import torch
+
+    # Serving shares few cores with other processes: one intra-op thread by default.
+    torch.set_num_threads(int(os.environ.get("MLFLOW_PAIRS_TORCH_THREADS", "1")))
+    return _GarchGruWrapper(GarchGruModel.load(path))
+
+
+class _GarchGruWrapper:
+    """The pyfunc face of the model: bad input becomes ``INVALID_PARAMETER_VALUE`` (HTTP
+    400 from the scoring server). Stateless per call, so safe from several threads."""
+
+    def __init__(self, model: GarchGruModel) -> None:
+        self.model = model
+
+    def get_raw_model(self) -> GarchGruModel:
+        return self.model
+
+    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        from mlflow_pairs.errors import MlflowPairsError
+
+        try:
+            prices = _input_prices(model_input)
+            rule, all_dates = _rule_from_params(params or {})
+            return self.model.predict(prices, rule, all_dates)
+        except (MlflowPairsError, ValueError, TypeError, KeyError) as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+
+
+def _input_prices(model_input: Any) -> pd.DataFrame:
+    from mlflow_pairs.data.files import table_to_wide
+
+    if not isinstance(model_input, pd.DataFrame):
+        model_input = pd.DataFrame(model_input)
+    table = model_input.dropna(axis=1, how="all")
+    if "date" not in table.columns:
+        raise ValueError("model input needs a 'date' column")
+    if "symbol" not in table.columns and pd.api.types.is_datetime64_any_dtype(table["date"]):
+        return table.set_index("date")  # wide with parsed dates: the serving hot path
+    return table_to_wide(table, "model input")
+
+
+def _rule_from_params(params: dict[str, Any]) -> tuple[SignalRule, bool]:
+    known = {name for name, _, _ in PARAMS}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown param(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    values = {name: params.get(name, default) for name, _, default in PARAMS}
+    for name, kind, _ in PARAMS:
+        value = values[name]
+        if kind == "boolean" and not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"param {name} must be a boolean, got {value!r}")
+        if kind != "boolean" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"param {name} must be a number, got {value!r}")
+    rule = SignalRule(
+        entry_z=float(values["entry_z"]),
+        exit_z=float(values["exit_z"]),
+        stop_z=float(values["stop_z"]),
+        min_probability=float(values["min_probability"]),
+        max_holding=int(values["max_holding"]),
+    )
+    return rule, bool(values["all_dates"])

@@ -1,0 +1,39 @@
+"""Binary-classification metrics of reversion probabilities (NumPy, no extra dependency)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+__all__ = ["classification_metrics", "roc_auc"]
+
+
+def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney); NaN when only one class is present."""
+    y = np.asarray(y_true).astype(bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def classification_metrics(
+    y_true: np.ndarray, probability: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
+    """F1, precision, recall, accuracy and AUC of ``probability >= threshold``."""
+    y = np.asarray(y_true).astype(bool)
+    predicted = np.asarray(probability) >= threshold
+    tp = int((predicted & y).sum())
+    fp = int((predicted & ~y).sum())
+    fn = int((~predicted & y).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "f1": f1,
+        "precision": precision,
+        "recall": recall,
+        "accuracy": float((predicted == y).mean()) if len(y) else float("nan"),
+        "auc": roc_auc(y, probability),
+    }

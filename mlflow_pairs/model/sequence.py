@@ -1,0 +1,181 @@
+"""The sequence part: one GRU per sector mapping a window of daily features to the
+probability that the spread reverts toward its mean within the horizon."""
+
+from __future__ import annotations
+
+import copy
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlflow_pairs.model.metrics import classification_metrics
+
+__all__ = ["SequencePart", "TrainingConfig", "select_device"]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How the GRU is trained (see ``ml`` in the configuration)."""
+
+    seed: int = 42
+    epochs: int = 50
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    early_stopping_patience: int = 5
+    hidden_size: int = 32
+    num_layers: int = 1
+    device: str = "auto"
+    torch_threads: int = 1
+
+
+def select_device(requested: str) -> str:
+    """``cuda`` when asked for or (``auto``) present, else ``cpu``."""
+    import torch
+
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but CUDA is not available")
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested
+
+
+def _network(n_features: int, hidden: int, layers: int) -> Any:
+    import torch
+    from torch import nn
+
+    class ReversionGRU(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = nn.GRU(n_features, hidden, num_layers=layers, batch_first=True)
+            self.head = nn.Linear(hidden, 1)
+
+        def forward(self, windows: torch.Tensor) -> torch.Tensor:
+            output, _ = self.gru(windows)
+            return self.head(output[:, -1, :]).squeeze(-1)
+
+    return ReversionGRU()
+
+
+class SequencePart:
+    """A GRU over windows of shape (window, n_features) returning reversion logits."""
+
+    def __init__(self, config: TrainingConfig | None = None) -> None:
+        self.config = config or TrainingConfig()
+
+    def fit(
+        self,
+        train: tuple[np.ndarray, np.ndarray],
+        validation: tuple[np.ndarray, np.ndarray],
+        *,
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> SequencePart:
+        """Train on ``train`` windows and labels, early-stopping on validation loss.
+
+        Parameters
+        ----------
+        train, validation : (windows, labels)
+            ``windows`` of shape (n, window, n_features), float32, already scaled;
+            ``labels`` of shape (n,), 0 or 1. Windows are shuffled within the training
+            part only; the parts themselves are chronological.
+        on_epoch : callable, optional
+            Called after each epoch with its number and metrics (``loss``, ``val_loss``,
+            and validation ``f1``, ``accuracy``, ``precision``, ``recall``, ``auc``).
+        """
+        import torch
+
+        cfg = self.config
+        torch.set_num_threads(cfg.torch_threads)
+        torch.manual_seed(cfg.seed)
+        device = torch.device(select_device(cfg.device))
+        self.device_ = device.type
+        x_train, y_train = (torch.as_tensor(a, dtype=torch.float32) for a in train)
+        x_val, y_val = (torch.as_tensor(a, dtype=torch.float32) for a in validation)
+        if len(x_train) == 0 or len(x_val) == 0:
+            raise ValueError("no training or validation windows: the data is too short")
+        self.n_features_ = int(x_train.shape[2])
+        network = _network(self.n_features_, cfg.hidden_size, cfg.num_layers).to(device)
+        positives = float(y_train.sum())
+        # Class imbalance: weight positives by the negative/positive ratio.
+        pos_weight = torch.tensor((len(y_train) - positives) / max(positives, 1.0))
+        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight.to(device))
+        optimiser = torch.optim.Adam(network.parameters(), lr=cfg.learning_rate)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        best_loss, best_state, stale = float("inf"), None, 0
+        self.history_: list[dict[str, float]] = []
+        for epoch in range(cfg.epochs):
+            network.train()
+            order = torch.randperm(len(x_train), generator=generator)
+            total = 0.0
+            for start in range(0, len(order), cfg.batch_size):
+                batch = order[start : start + cfg.batch_size]
+                optimiser.zero_grad()
+                loss = loss_fn(network(x_train[batch].to(device)), y_train[batch].to(device))
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(batch)
+            network.eval()
+            with torch.no_grad():
+                val_logits = network(x_val.to(device)).cpu()
+                val_loss = float(loss_fn(val_logits.to(device), y_val.to(device)))
+            if not np.isfinite(val_loss):
+                import warnings
+
+                warnings.warn(
+                    f"GRU validation loss is {val_loss} at epoch {epoch}; stopping",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                break
+            metrics = {"loss": total / len(x_train), "val_loss": val_loss}
+            metrics.update(classification_metrics(y_val.numpy(), torch.sigmoid(val_logits).numpy()))
+            self.history_.append(metrics)
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
+            if val_loss < best_loss - 1e-7:
+                best_loss, best_state, stale = val_loss, copy.deepcopy(network.state_dict()), 0
+            else:
+                stale += 1
+                if stale >= cfg.early_stopping_patience:
+                    break
+        if best_state is not None:
+            network.load_state_dict(best_state)
+        self.network_ = network.to("cpu").eval()
+        self.best_epoch_ = int(np.argmin([h["val_loss"] for h in self.history_]))
+        return self
+
+    def predict_proba(self, windows: np.ndarray) -> np.ndarray:
+        """Reversion probabilities for windows of shape (n, window, n_features)."""
+        import torch
+
+        if len(windows) == 0:
+            return np.empty(0)
+        with torch.no_grad():
+            logits = self.network_(torch.as_tensor(windows, dtype=torch.float32))
+        return torch.sigmoid(logits).numpy().astype(float)
+
+    # -- persistence: weights as a state_dict, loaded with weights_only=True ---------------
+
+    def state_bytes(self) -> bytes:
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save(self.network_.state_dict(), buffer)
+        return buffer.getvalue()
+
+    def to_dict(self) -> dict[str, object]:
+        return {"config": vars(self.config), "n_features": self.n_features_}
+
+    @classmethod
+    def load(cls, data: dict[str, Any], weights: bytes) -> SequencePart:
+        import torch
+
+        part = cls(TrainingConfig(**data["config"]))
+        part.n_features_ = int(data["n_features"])
+        network = _network(part.n_features_, part.config.hidden_size, part.config.num_layers)
+        state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+        network.load_state_dict(state)
+        part.network_ = network.eval()
+        return part

@@ -1,0 +1,109 @@
+"""Trading signals from z-scores, GARCH volatility and reversion probabilities (pure).
+
+A pair's position is +1 (long the spread: long y, short x), -1 (short the spread) or 0.
+Entry and exit thresholds are in standard deviations of the spread, scaled by the GARCH
+volatility forecast relative to its long-run level, so that the bands widen when the
+spread is turbulent and narrow when it is calm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SignalRule", "leg_weights", "positions"]
+
+
+@dataclass(frozen=True)
+class SignalRule:
+    """Entry, exit and risk rules.
+
+    Attributes
+    ----------
+    entry_z, exit_z, stop_z : float
+        Enter beyond ``entry_z``, exit inside ``exit_z``, stop out beyond ``stop_z``
+        (all times the volatility scale).
+    min_probability : float
+        Enter only when the reversion probability is at least this (the GRU filter);
+        0 disables the filter.
+    max_holding : int
+        Close a position held this many days.
+    vol_scaling : bool
+        Scale thresholds by ``clip(vol_ratio, *vol_clip)``.
+    """
+
+    entry_z: float = 2.0
+    exit_z: float = 0.5
+    stop_z: float = 4.0
+    min_probability: float = 0.5
+    max_holding: int = 20
+    vol_scaling: bool = True
+    vol_clip: tuple[float, float] = (0.5, 2.0)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.exit_z < self.entry_z < self.stop_z:
+            raise ValueError("thresholds must satisfy 0 <= exit_z < entry_z < stop_z")
+        if not 0 <= self.min_probability <= 1:
+            raise ValueError("min_probability must be in [0, 1]")
+
+
+def positions(
+    zscore: np.ndarray,
+    vol_ratio: np.ndarray | None = None,
+    probability: np.ndarray | None = None,
+    rule: SignalRule | None = None,
+) -> np.ndarray:
+    """The position held at the close of each day, from that day's information.
+
+    Parameters
+    ----------
+    zscore : ndarray of shape (n,)
+        The spread's z-score; NaN days hold no new position.
+    vol_ratio : ndarray of shape (n,), optional
+        GARCH one-day-ahead volatility over its long-run level.
+    probability : ndarray of shape (n,), optional
+        Reversion probability; NaN blocks entry.
+
+    Returns
+    -------
+    ndarray of int8, shape (n,)
+        -1, 0 or 1. A backtest applies day t's position from day t+1 on.
+    """
+    rule = rule or SignalRule()
+    n = len(zscore)
+    scale = np.ones(n)
+    if rule.vol_scaling and vol_ratio is not None:
+        scale = np.clip(np.nan_to_num(vol_ratio, nan=1.0), *rule.vol_clip)
+    prob = np.ones(n) if probability is None else np.asarray(probability, dtype=float)
+    # Plain Python floats: this loop is the serving hot path, and NumPy scalars are slow.
+    allowed = (np.nan_to_num(prob, nan=-1.0) >= rule.min_probability).tolist()
+    out = [0] * n
+    position, held = 0, 0
+    entry, exit_, stop, limit = rule.entry_z, rule.exit_z, rule.stop_z, rule.max_holding
+    for t, (z, k) in enumerate(
+        zip(np.asarray(zscore, dtype=float).tolist(), scale.tolist(), strict=True)
+    ):
+        if z != z:  # NaN
+            out[t] = position
+            continue
+        if position != 0:
+            held += 1
+            reverted = position * z >= -exit_ * k  # long: z rose back above -exit
+            stopped = position * z <= -stop * k
+            if reverted or stopped or held >= limit:
+                position, held = 0, 0
+        if position == 0 and allowed[t]:
+            if entry * k <= z < stop * k:
+                position, held = -1, 0
+            elif -stop * k < z <= -entry * k:
+                position, held = 1, 0
+        out[t] = position
+    return np.array(out, dtype=np.int8)
+
+
+def leg_weights(position: np.ndarray, hedge_ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Dollar weights of the y and x legs: long the spread is +1 unit of y against
+    ``hedge_ratio`` units of x, scaled to a gross exposure of 1."""
+    gross = 1.0 + abs(hedge_ratio)
+    return position / gross, -position * hedge_ratio / gross
