@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SignalRule", "leg_weights", "positions"]
+__all__ = ["SignalRule", "leg_weights", "positions", "threshold_scale"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,15 @@ class SignalRule:
             raise ValueError("min_probability must be in [0, 1]")
 
 
+def threshold_scale(vol_ratio: np.ndarray | None, rule: SignalRule, n: int) -> np.ndarray:
+    """The factor k applied to the thresholds: ``clip(vol_ratio, *vol_clip)``, or 1."""
+    if vol_ratio is None:
+        return np.ones(n)
+    if not rule.vol_scaling:
+        return np.ones(np.shape(vol_ratio))
+    return np.clip(np.nan_to_num(vol_ratio, nan=1.0), *rule.vol_clip)
+
+
 def positions(
     zscore: np.ndarray,
     vol_ratio: np.ndarray | None = None,
@@ -72,9 +81,7 @@ def positions(
     """
     rule = rule or SignalRule()
     n = len(zscore)
-    scale = np.ones(n)
-    if rule.vol_scaling and vol_ratio is not None:
-        scale = np.clip(np.nan_to_num(vol_ratio, nan=1.0), *rule.vol_clip)
+    scale = threshold_scale(vol_ratio, rule, n)
     prob = np.ones(n) if probability is None else np.asarray(probability, dtype=float)
     # Plain Python floats: this loop is the serving hot path, and NumPy scalars are slow.
     allowed = (np.nan_to_num(prob, nan=-1.0) >= rule.min_probability).tolist()

@@ -24,7 +24,7 @@ from mlflow_pairs.model.metrics import classification_metrics
 from mlflow_pairs.model.sequence import SequencePart, TrainingConfig
 from mlflow_pairs.model.spread import SpreadPart
 from mlflow_pairs.model.volatility import GarchPart, GarchSpec
-from mlflow_pairs.signals import SignalRule, leg_weights, positions
+from mlflow_pairs.signals import SignalRule, leg_weights, positions, threshold_scale
 
 __all__ = ["MODEL_FEATURES", "OUTPUT_COLUMNS", "GarchGruModel", "ModelConfig", "reversion_target"]
 
@@ -314,16 +314,19 @@ class GarchGruModel:
         """
         rule = rule or SignalRule()
         self._check_input(prices)
-        # Probabilities matter where an entry is possible (|z| beyond the lowest entry
-        # band) and on the reported date; the GRU runs on those windows only.
-        lowest = rule.entry_z * (rule.vol_clip[0] if rule.vol_scaling else 1.0)
+        # Probabilities matter where an entry is possible and on the reported date; the GRU
+        # runs on those windows only.
         inputs = self._inputs(prices)
         n = len(prices)
+        scale = threshold_scale(inputs["vol_ratio"], rule, n)
+        distance = np.abs(inputs["zscore"])
+        # An entry needs entry_z * k <= |z| < stop_z * k (k the day's volatility scale).
+        possible = (distance >= rule.entry_z * scale) & (distance < rule.stop_z * scale)
         windows, ends = [], []
         for k in range(len(self.spread_parts_)):
             wanted = None
             if not all_dates:
-                wanted = np.r_[np.nonzero(np.abs(inputs["zscore"][:, k]) >= lowest)[0], n - 1]
+                wanted = np.r_[np.nonzero(possible[:, k])[0], n - 1]
             w, e = self._windows(inputs["rows"][k], wanted)
             windows.append(w)
             ends.append(e)

@@ -164,3 +164,25 @@ def test_weights_load_with_weights_only(registered: dict[str, Any]) -> None:
 
     state = torch.load(model_path(registered) / "data" / "gru.pt", weights_only=True)
     assert set(state) >= {"head.weight", "head.bias"}
+
+
+def test_epoch_metrics_are_logged_as_training_curves(registered: dict[str, Any]) -> None:
+    from mlflow_pairs.model import GarchGruModel, TrainingConfig
+    from mlflow_pairs.tracking.training import epoch_logger
+
+    connection = registered["connection"]
+    model = GarchGruModel(
+        "technology",
+        [("MSFT", "AAPL")],
+        [],
+        training=TrainingConfig(epochs=3, seed=1, early_stopping_patience=5),
+    )
+    with connection.start_run(sector="technology") as run:
+        model.fit(registered["prices"], on_epoch=epoch_logger())
+    client = connection.client
+    for name in ("loss", "val_loss", "f1", "accuracy", "precision", "recall", "auc"):
+        history = client.get_metric_history(run.info.run_id, f"epoch_{name}")
+        assert [m.step for m in history] == list(range(len(model.sequence_.history_)))
+        assert [m.value for m in history] == pytest.approx(
+            [h[name] for h in model.sequence_.history_]
+        )
