@@ -6,8 +6,9 @@ Run on demand (not part of the test suite):
 
 Trains a small model on 20 synthetic symbols (10 pairs), saves it, and serves it with
 ``mlflow models serve --env-manager local``. The baseline, measured in the same run, is a
-naive pyfunc that refits a GARCH(1,1) with ``arch`` for every pair on every request. Both
-get the same 250-day, 20-symbol request (``dataframe_split``), sent one at a time.
+naive pyfunc that refits a GARCH(1,1) with ``arch`` for every pair on every request; a
+third pyfunc that does nothing shows what the scoring server itself costs. All get the
+same 250-day, 20-symbol request (``dataframe_split``), sent one at a time.
 """
 
 from __future__ import annotations
@@ -123,6 +124,14 @@ def main() -> None:
         pip_requirements=["mlflow", "arch"],
     )
 
+    floor = workdir / "floor"
+    mlflow.pyfunc.save_model(
+        floor,
+        python_model=str(Path(__file__).with_name("_floor_model.py")),
+        signature=flavor.model_signature(model),
+        pip_requirements=["mlflow"],
+    )
+
     request = prices.iloc[-250:].reset_index(names="date")
     request["date"] = request["date"].dt.strftime("%Y-%m-%d")
     split = json.loads(request.to_json(orient="split"))
@@ -138,6 +147,7 @@ def main() -> None:
     for name, uri, count in (
         ("naive pyfunc (refits GARCH per request)", naive, args.naive_requests),
         ("garch_gru flavor", ours, args.requests),
+        ("floor: a pyfunc doing nothing, same signature", floor, args.requests),
     ):
         process, url = _serve(str(uri), workdir, env)
         try:
