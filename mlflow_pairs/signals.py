@@ -109,8 +109,10 @@ def positions(
     return np.array(out, dtype=np.int8)
 
 
-def leg_weights(position: np.ndarray, hedge_ratio: float) -> tuple[np.ndarray, np.ndarray]:
+def leg_weights(
+    position: np.ndarray, hedge_ratio: float | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Dollar weights of the y and x legs: long the spread is +1 unit of y against
     ``hedge_ratio`` units of x, scaled to a gross exposure of 1."""
-    gross = 1.0 + abs(hedge_ratio)
+    gross = 1.0 + np.abs(hedge_ratio)
     return position / gross, -position * hedge_ratio / gross
