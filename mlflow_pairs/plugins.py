@@ -241,24 +241,21 @@ def features_for_sector(sector: str) -> list[Any]:
     return [f for f in get_features().values() if f.sectors is None or sector in f.sectors]
 
 
+def _lookup(registry: dict[str, Any], kind: str, name: str) -> Any:
+    if name not in registry:
+        known = ", ".join(sorted(registry)) or "none"
+        raise NotFoundError(f"unknown {kind} {name!r} (available: {known})")
+    return registry[name]
+
+
 def get_universe(name: str) -> Any:
     """The universe called ``name``; an unknown name is an error listing the known ones."""
-    universes = get_universes()
-    if name not in universes:
-        raise NotFoundError(
-            f"unknown universe {name!r} (available: {', '.join(sorted(universes)) or 'none'})"
-        )
-    return universes[name]
+    return _lookup(get_universes(), "universe", name)
 
 
 def get_price_source(name: str) -> Any:
     """The price source called ``name``; an unknown name is an error listing the known ones."""
-    sources = get_price_sources()
-    if name not in sources:
-        raise NotFoundError(
-            f"unknown price source {name!r} (available: {', '.join(sorted(sources)) or 'none'})"
-        )
-    return sources[name]
+    return _lookup(get_price_sources(), "price source", name)
 
 
 def register_commands(cli: Any) -> None:
