@@ -14,6 +14,7 @@ from mlflow_pairs.cli.doctor_cmd import doctor
 from mlflow_pairs.cli.plugins_cmd import data_group, plugins_group, universes_group
 from mlflow_pairs.cli.screen_cmd import screen
 from mlflow_pairs.cli.server_cmd import server
+from mlflow_pairs.cli.train_cmd import train
 
 __all__ = ["cli", "main"]
 
@@ -45,6 +46,7 @@ cli.add_command(plugins_group)
 cli.add_command(universes_group)
 cli.add_command(data_group)
 cli.add_command(screen)
+cli.add_command(train)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from mlflow_pairs.config._loader import (
 )
 from mlflow_pairs.config._schema import (
     GICS_SECTORS,
+    BacktestSettings,
     DataSettings,
     GarchSettings,
     ImprovementSettings,
@@ -27,6 +28,7 @@ from mlflow_pairs.config._schema import (
 __all__ = [
     "CONFIG_ENV_VAR",
     "GICS_SECTORS",
+    "BacktestSettings",
     "DataSettings",
     "GarchSettings",
     "ImprovementSettings",

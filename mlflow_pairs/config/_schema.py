@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 __all__ = [
     "GICS_SECTORS",
+    "BacktestSettings",
     "DataSettings",
     "GarchSettings",
     "ImprovementSettings",
@@ -164,6 +165,24 @@ class ScreeningSettings(_Section):
     ljung_box_lags: PositiveInt = 10
 
 
+class BacktestSettings(_Section):
+    """Walk-forward protocol, signal rule and costs of ``mlflow-pairs train``."""
+
+    start: str | None = "2014-01-01"
+    end: str | None = None
+    formation_days: Annotated[int, Field(ge=300)] = 756
+    trading_days: Annotated[int, Field(ge=5)] = 126
+    max_windows: PositiveInt | None = None
+    entry_z: Annotated[float, Field(gt=0)] = 2.0
+    exit_z: Annotated[float, Field(ge=0)] = 0.5
+    stop_z: Annotated[float, Field(gt=0)] = 4.0
+    max_holding: PositiveInt = 20
+    min_probability: Annotated[float, Field(ge=0, le=1)] = 0.5
+    cost_bps: Annotated[float, Field(ge=0)] = 5.0
+    borrow_bps: Annotated[float, Field(ge=0)] = 0.0
+    fallback_top_k: Annotated[int, Field(ge=0)] = 2
+
+
 class GarchSettings(_Section):
     """The volatility part: GARCH(p, o, q) from ``arch`` on scaled spread returns."""
 
@@ -204,6 +223,7 @@ class Settings(_Section):
     model_registry: ModelRegistrySettings = Field(default_factory=ModelRegistrySettings)
     performance_thresholds: PerformanceThresholds = Field(default_factory=PerformanceThresholds)
     garch: GarchSettings = Field(default_factory=GarchSettings)
+    backtest: BacktestSettings = Field(default_factory=BacktestSettings)
     ml: MLSettings = Field(default_factory=MLSettings)
 
     _source: str = PrivateAttr(default="<defaults>")

@@ -185,6 +185,42 @@ def test_no_secret_in_params_tags_logs_or_config_show(
     assert SECRET not in captured.out + captured.err
 
 
+def test_train_against_the_postgresql_backed_server(server: dict[str, Any], tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "train.yaml",
+        {
+            "mlflow": {"tracking_uri": server["url"], "experiment_name": "train_on_server"},
+            "backtest": {
+                "start": "2018-01-01",
+                "formation_days": 504,
+                "trading_days": 252,
+                "max_windows": 1,
+            },
+            "ml": {"epochs": 2, "hidden_size": 8},
+        },
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    result = pairs_cli("--config", str(config), "train", env=env, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr
+    connection = MlflowConnection(load_settings(config, environ={}))
+    version = connection.get_alias("pairs_trading_gru_garch_technology", "challenger")
+    assert version is not None
+    run = connection.client.get_run(version.run_id)
+    assert "garch_gru_sharpe" in run.data.metrics
+    engine = _db(server)
+    with engine.connect() as db:
+        stored = db.execute(
+            sqlalchemy.text("SELECT COUNT(*) FROM model_versions WHERE run_id = :r"),
+            {"r": version.run_id},
+        ).scalar()
+    engine.dispose()
+    assert stored == 1
+    local = mlflow.artifacts.download_artifacts(
+        f"runs:/{version.run_id}/backtest/positions.csv", tracking_uri=server["url"]
+    )
+    assert Path(local).stat().st_size > 0
+
+
 def test_server_refuses_a_non_loopback_host(server: dict[str, Any]) -> None:
     result = pairs_cli(
         "--config",

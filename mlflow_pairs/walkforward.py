@@ -1,0 +1,192 @@
+"""The walk-forward protocol (pure): screen and fit on a formation window, trade the next
+window without refitting, roll forward; ablations with the same costs.
+
+Everything fitted (screening, hedge ratios, GARCH, scalers, the GRU) uses the formation
+window only; the model's own chronological split and purge gap sit inside it. Trading
+windows start flat and close their positions on their last day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from mlflow_pairs.backtest import CostModel, PairBacktest, backtest_pair, portfolio_returns
+from mlflow_pairs.model import GarchGruModel
+from mlflow_pairs.screening import ScreeningCriteria, ScreeningResult, screen
+from mlflow_pairs.signals import SignalRule
+
+__all__ = [
+    "VARIANTS",
+    "WindowResult",
+    "ablation_rules",
+    "positions_table",
+    "returns_table",
+    "run_walk_forward",
+    "variant_returns",
+    "windows",
+]
+
+#: The strategies compared in every run, with the same costs.
+VARIANTS = ("static_z", "garch", "garch_gru")
+
+
+def ablation_rules(rule: SignalRule) -> dict[str, SignalRule]:
+    """static_z: fixed bands, no GRU; garch: GARCH-scaled bands, no GRU; garch_gru: both."""
+    from dataclasses import replace
+
+    return {
+        "static_z": replace(rule, vol_scaling=False, min_probability=0.0),
+        "garch": replace(rule, vol_scaling=True, min_probability=0.0),
+        "garch_gru": replace(rule, vol_scaling=True),
+    }
+
+
+def windows(
+    n: int, formation: int, trading: int, max_windows: int | None = None
+) -> list[tuple[slice, slice]]:
+    """(formation, trading) row ranges: formation ``[s, s+F)``, trading ``[s+F, s+F+T)``,
+    rolled by T; the last trading window may be shorter."""
+    out = []
+    start = 0
+    while start + formation < n:
+        out.append(
+            (
+                slice(start, start + formation),
+                slice(start + formation, min(start + formation + trading, n)),
+            )
+        )
+        start += trading
+    return out[-max_windows:] if max_windows else out
+
+
+@dataclass
+class WindowResult:
+    """What one window produced."""
+
+    formation: tuple[pd.Timestamp, pd.Timestamp]
+    trading: tuple[pd.Timestamp, pd.Timestamp]
+    screening: ScreeningResult
+    pairs: list[tuple[str, str]]
+    weak_evidence: bool
+    model: GarchGruModel | None
+    predictions: pd.DataFrame | None = None
+    backtests: dict[str, dict[str, PairBacktest]] = field(default_factory=dict)
+    note: str = ""
+
+
+def _choose_pairs(result: ScreeningResult, fallback_top_k: int) -> tuple[list, bool]:
+    selected = result.selected
+    if not selected.empty:
+        return list(zip(selected["y"], selected["x"], strict=True)), False
+    valid = result.table[result.table["reason"] == ""].sort_values("pvalue")
+    best = valid.head(fallback_top_k)
+    return list(zip(best["y"], best["x"], strict=True)), True
+
+
+def run_walk_forward(
+    prices: pd.DataFrame,
+    *,
+    sectors: Mapping[str, str] | None,
+    criteria: ScreeningCriteria,
+    make_model: Callable[[Sequence[tuple[str, str]]], GarchGruModel],
+    rule: SignalRule,
+    costs: CostModel,
+    formation_days: int,
+    trading_days: int,
+    max_windows: int | None = None,
+    fallback_top_k: int = 2,
+    on_window: Callable[[int, int, WindowResult], None] | None = None,
+) -> list[WindowResult]:
+    """Run the protocol over ``prices`` (a validated panel)."""
+    plan = windows(len(prices), formation_days, trading_days, max_windows)
+    if not plan:
+        raise ValueError(
+            f"{len(prices)} dates are too few for a {formation_days}-day formation window "
+            "and a trading window"
+        )
+    rules = ablation_rules(rule)
+    results = []
+    for number, (formation, trading) in enumerate(plan):
+        form_prices = prices.iloc[formation]
+        span = (prices.index[formation.start], prices.index[formation.stop - 1])
+        trade_span = (prices.index[trading.start], prices.index[trading.stop - 1])
+        screening = screen(form_prices, criteria, sectors=sectors)
+        pairs, weak = _choose_pairs(screening, fallback_top_k)
+        window = WindowResult(span, trade_span, screening, pairs, weak, None)
+        if not pairs:
+            window.note = "no testable pair in the formation window; nothing traded"
+        else:
+            model = make_model(pairs).fit(form_prices)
+            window.model = model
+            warmup = model.min_history
+            request = prices.iloc[max(0, formation.stop - warmup) : trading.stop]
+            for variant, variant_rule in rules.items():
+                predicted = model.predict(request, variant_rule, all_dates=True)
+                if variant == "garch_gru":
+                    window.predictions = predicted
+                window.backtests[variant] = _trade(predicted, request, trade_span, costs)
+        results.append(window)
+        if on_window is not None:
+            on_window(number, len(plan), window)
+    return results
+
+
+def _trade(
+    predicted: pd.DataFrame,
+    prices: pd.DataFrame,
+    span: tuple[pd.Timestamp, pd.Timestamp],
+    costs: CostModel,
+) -> dict[str, PairBacktest]:
+    """Backtest each pair over the trading window: flat before the formation's last day,
+    positions closed on the window's last day."""
+    start, end = span
+    out = {}
+    for pair, rows in predicted.groupby("pair", sort=False):
+        rows = rows.set_index("date")
+        signal = rows["signal"].astype(float).copy()
+        dates = signal.index
+        before = dates[dates < start]
+        last_formation_day = before[-1] if len(before) else None
+        signal[(dates < start) & (dates != last_formation_day)] = 0.0
+        signal[dates >= end] = 0.0
+        y, x = rows["y"].iloc[0], rows["x"].iloc[0]
+        result = backtest_pair(pair, prices[y], prices[x], signal, rows["hedge_ratio"], costs)
+        keep = (result.frame.index >= start) & (result.frame.index <= end)
+        out[pair] = PairBacktest(pair, result.frame[keep])
+    return out
+
+
+def variant_returns(
+    results: Sequence[WindowResult], variant: str, column: str = "net"
+) -> pd.Series:
+    """The portfolio's daily returns of ``variant`` across all trading windows."""
+    parts = [portfolio_returns(w.backtests[variant], column) for w in results if w.backtests]
+    if not parts:
+        return pd.Series(dtype=float)
+    return pd.concat(parts).sort_index()
+
+
+def positions_table(results: Sequence[WindowResult], variant: str = "garch_gru") -> pd.DataFrame:
+    """``positions.csv``: date, pair, weight of each leg (and the legs' symbols)."""
+    frames = []
+    for window in results:
+        for pair, backtest in window.backtests.get(variant, {}).items():
+            y, x = pair.split("/")
+            frame = backtest.frame[["weight_y", "weight_x"]].rename_axis("date").reset_index()
+            frames.append(frame.assign(pair=pair, y=y, x=x))
+    columns = ["date", "pair", "y", "x", "weight_y", "weight_x"]
+    return pd.concat(frames)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def returns_table(results: Sequence[WindowResult], variant: str = "garch_gru") -> pd.DataFrame:
+    """``daily_returns.csv``: date, pair, gross and net return (costs and borrow apart)."""
+    frames = []
+    for window in results:
+        for pair, backtest in window.backtests.get(variant, {}).items():
+            frame = backtest.frame[["gross", "cost", "borrow", "net"]]
+            frames.append(frame.rename_axis("date").reset_index().assign(pair=pair))
+    columns = ["date", "pair", "gross", "cost", "borrow", "net"]
+    return pd.concat(frames)[columns] if frames else pd.DataFrame(columns=columns)

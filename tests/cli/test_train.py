@@ -1,0 +1,165 @@
+"""``mlflow-pairs train`` end to end on the embedded store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlflow_pairs.config import load_settings
+from mlflow_pairs.data import load_panel
+from mlflow_pairs.tracking import MlflowConnection
+from tests.conftest import pairs_cli, write_config
+
+SMALL = {
+    "backtest": {
+        "start": "2017-01-01",
+        "formation_days": 504,
+        "trading_days": 252,
+        "max_windows": 2,
+    },
+    "ml": {"epochs": 3, "hidden_size": 8},
+}
+NAME = "pairs_trading_gru_garch_technology"
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+
+
+def _config(home: Path) -> Path:
+    store = {
+        "tracking_uri": f"sqlite:///{home / 'mlruns' / 'mlflow.db'}",
+        "artifact_root": (home / "mlruns").as_uri(),
+    }
+    return write_config(home / "config.yaml", {**SMALL, "mlflow": store})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    home = tmp_path_factory.mktemp("train")
+    config = _config(home)
+    first = pairs_cli("--config", str(config), "train", env=_env(), cwd=home, timeout=600)
+    assert first.returncode == 0, first.stderr
+    connection = MlflowConnection(load_settings(config, environ={}))
+    return {"home": home, "config": config, "output": first.stdout, "connection": connection}
+
+
+def test_run_has_params_metrics_tables_plots_and_model(trained: dict) -> None:
+    connection = trained["connection"]
+    versions = connection.list_versions(NAME)
+    version = versions[-1]
+    run = connection.client.get_run(version.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["config.backtest.formation_days"] == "504"
+    assert run.data.params["universe"] in ("technology", "sample-technology")
+    metrics = run.data.metrics
+    for variant in ("static_z", "garch", "garch_gru"):
+        for name in (
+            "sharpe",
+            "sortino",
+            "calmar",
+            "max_drawdown",
+            "annual_return",
+            "gross_sharpe",
+            "trades",
+            "turnover",
+            "exposure",
+            "win_rate",
+        ):
+            assert f"{variant}_{name}" in metrics, f"{variant}_{name}"
+    assert {"model_f1", "model_auc", "windows"} <= set(metrics)
+    assert len(connection.client.get_metric_history(run.info.run_id, "epoch_loss")) >= 1
+    artifacts = {a.path for a in connection.client.list_artifacts(run.info.run_id, "backtest")}
+    assert {
+        "backtest/positions.csv",
+        "backtest/daily_returns.csv",
+        "backtest/ablation.csv",
+        "backtest/screening.csv",
+        "backtest/pair_performance.csv",
+    } <= artifacts
+    plots = {a.path for a in connection.client.list_artifacts(run.info.run_id, "plots")}
+    assert {
+        "plots/equity_drawdown.png",
+        "plots/spread_signals.png",
+        "plots/gru_training.png",
+    } <= plots
+    assert run.inputs.dataset_inputs
+    challenger = connection.get_alias(NAME, "challenger")
+    assert challenger.version == version.version
+    assert challenger.tags["mlflow_pairs.promotion_decision"] in ("promoted", "not promoted")
+    assert "F1" in challenger.tags["mlflow_pairs.promotion_reasons"]
+    assert "registered pairs_trading_gru_garch_technology version" in trained["output"]
+
+
+def test_pnl_recomputes_from_positions_and_prices(trained: dict) -> None:
+    connection = trained["connection"]
+    run_id = connection.list_versions(NAME)[-1].run_id
+    home = str(trained["home"])
+    positions = pd.read_csv(
+        connection.client.download_artifacts(run_id, "backtest/positions.csv", home),
+        parse_dates=["date"],
+    )
+    daily = pd.read_csv(
+        connection.client.download_artifacts(run_id, "backtest/daily_returns.csv", home),
+        parse_dates=["date"],
+    )
+    prices = load_panel(universe="sample-technology").prices
+    simple = prices.pct_change()
+    merged = positions.merge(daily, on=["date", "pair"])
+    r_y = np.array([simple.at[d, s] for d, s in zip(merged["date"], merged["y"], strict=True)])
+    r_x = np.array([simple.at[d, s] for d, s in zip(merged["date"], merged["x"], strict=True)])
+    recomputed = merged["weight_y"] * r_y + merged["weight_x"] * r_x
+    np.testing.assert_allclose(recomputed, merged["gross"], atol=1e-12)
+    np.testing.assert_allclose(
+        merged["gross"] - merged["cost"] - merged["borrow"], merged["net"], atol=1e-15
+    )
+
+
+def test_rerun_creates_a_new_version_and_keeps_the_old(trained: dict) -> None:
+    connection = trained["connection"]
+    before = {v.version: v.run_id for v in connection.list_versions(NAME)}
+    again = pairs_cli(
+        "--config", str(trained["config"]), "train", env=_env(), cwd=trained["home"], timeout=600
+    )
+    assert again.returncode == 0, again.stderr
+    after = {v.version: v.run_id for v in connection.list_versions(NAME)}
+    assert len(after) == len(before) + 1
+    assert all(after[v] == run for v, run in before.items())
+    assert connection.get_alias(NAME, "challenger").version == max(after, key=int)
+
+
+def test_failure_midway_marks_the_run_failed_and_keeps_what_was_logged(tmp_path: Path) -> None:
+    index = pd.bdate_range("2015-01-01", periods=900)
+    walk = np.exp(3 + np.cumsum(np.random.default_rng(0).normal(0, 0.01, 900)))
+    # Two legs that are the same series: no pair can be tested, so no model can be made.
+    pd.DataFrame({"date": index, "AAA": walk, "BBB": walk * 2}).to_csv(
+        tmp_path / "p.csv", index=False
+    )
+    config = _config(tmp_path)
+    result = pairs_cli(
+        "--config",
+        str(config),
+        "train",
+        "--prices",
+        "p.csv",
+        "--symbols",
+        "AAA,BBB",
+        "--start",
+        "2015-01-01",
+        env=_env(),
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "no formation window had a testable pair" in result.stderr
+    assert "Traceback" not in result.stderr
+    connection = MlflowConnection(load_settings(config, environ={}))
+    experiment = connection.get_or_create_experiment()
+    runs = connection.client.search_runs([experiment.experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert runs[0].data.params["symbols"] == "AAA,BBB"
+    assert "windows" in runs[0].data.metrics
