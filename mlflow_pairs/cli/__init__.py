@@ -11,6 +11,7 @@ from mlflow_pairs.cli._app import AppContext, PairsGroup, configure_logging
 from mlflow_pairs.cli.config_cmd import config_group
 from mlflow_pairs.cli.db_cmd import db_group
 from mlflow_pairs.cli.doctor_cmd import doctor
+from mlflow_pairs.cli.models_cmd import backtest, models_group, promote
 from mlflow_pairs.cli.plugins_cmd import data_group, plugins_group, universes_group
 from mlflow_pairs.cli.screen_cmd import screen
 from mlflow_pairs.cli.server_cmd import server
@@ -47,6 +48,9 @@ cli.add_command(universes_group)
 cli.add_command(data_group)
 cli.add_command(screen)
 cli.add_command(train)
+cli.add_command(backtest)
+cli.add_command(models_group)
+cli.add_command(promote)
 
 
 def main() -> None:

@@ -163,3 +163,67 @@ def test_failure_midway_marks_the_run_failed_and_keeps_what_was_logged(tmp_path:
     assert [r.info.status for r in runs] == ["FAILED"]
     assert runs[0].data.params["symbols"] == "AAA,BBB"
     assert "windows" in runs[0].data.metrics
+
+
+def test_models_list_promote_and_backtest_commands(trained: dict) -> None:
+    config, home = str(trained["config"]), trained["home"]
+    connection = trained["connection"]
+    listed = pairs_cli("--config", config, "models", "list", env=_env(), cwd=home)
+    assert listed.returncode == 0, listed.stderr
+    assert NAME in listed.stdout
+    assert "challenger" in listed.stdout
+
+    first = connection.list_versions(NAME)[-1].version
+    promoted = pairs_cli("--config", config, "promote", NAME, str(first), env=_env(), cwd=home)
+    assert promoted.returncode == 0, promoted.stderr
+    assert connection.get_alias(NAME, "champion").version == first
+    missing = pairs_cli("--config", config, "promote", NAME, "999", env=_env(), cwd=home)
+    assert missing.returncode == 2
+    assert "has no version 999" in missing.stderr
+
+    versions_before = len(connection.list_versions(NAME))
+    evaluated = pairs_cli(
+        "--config",
+        config,
+        "backtest",
+        "--model",
+        f"models:/{NAME}@champion",
+        "--start",
+        "2022-01-01",
+        env=_env(),
+        cwd=home,
+        timeout=300,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    run_id = evaluated.stdout.rsplit("run ", 1)[1].strip()
+    run = connection.client.get_run(run_id)
+    assert run.data.tags["mlflow_pairs.job"] == "backtest"
+    assert "sharpe" in run.data.metrics
+    assert len(connection.list_versions(NAME)) == versions_before  # nothing refitted or added
+
+
+def test_promotion_gates_through_the_registry(trained: dict) -> None:
+    import mlflow
+
+    from mlflow_pairs import flavor
+    from mlflow_pairs.tracking.train_run import register_and_promote
+
+    connection = trained["connection"]
+    connection.activate()
+    model = flavor.load_model(f"models:/{NAME}/1")
+    panel = load_panel(universe="sample-technology", start="2017-01-01")
+    good = {"f1": 0.9, "sharpe": 2.0, "max_drawdown": 0.05}
+    worse = {"f1": 0.91, "sharpe": 1.5, "max_drawdown": 0.30}
+    with connection.start_run(sector="technology"):
+        promoted, decision = register_and_promote(connection, model, panel, "technology", good)
+    assert decision.promote
+    assert connection.get_alias(NAME, "champion").version == promoted.version
+    with connection.start_run(sector="technology"):
+        rejected, decision = register_and_promote(connection, model, panel, "technology", worse)
+    assert not decision.promote
+    assert connection.get_alias(NAME, "champion").version == promoted.version
+    assert connection.get_alias(NAME, "challenger").version == rejected.version
+    tags = connection.client.get_model_version(NAME, rejected.version).tags
+    assert tags["mlflow_pairs.promotion_decision"] == "not promoted"
+    assert "failed: Sharpe 1.500 vs champion 2.000 + 0.1" in tags["mlflow_pairs.promotion_reasons"]
+    assert mlflow.get_tracking_uri() == connection.tracking_uri

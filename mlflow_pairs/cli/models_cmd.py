@@ -1,0 +1,154 @@
+"""``mlflow-pairs models list``, ``promote`` and ``backtest``: registry and evaluation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from mlflow_pairs.cli._app import AppContext, pass_app
+from mlflow_pairs.cli._options import data_options, panel_from_options
+from mlflow_pairs.errors import NotFoundError
+
+
+@click.group("models")
+def models_group() -> None:
+    """Registered sector models."""
+
+
+@models_group.command("list")
+@pass_app
+def models_list(app: AppContext) -> None:
+    """Every version of every pairs_trading model, with aliases and promotion decisions."""
+    connection = app.connection()
+    connection.check()
+    pattern = app.settings.model_registry.name_pattern.split("{sector}")[0]
+    models = connection.client.search_registered_models(filter_string=f"name LIKE '{pattern}%'")
+    if not models:
+        click.echo("No registered models.")
+        return
+    for model in sorted(models, key=lambda m: m.name):
+        aliases: dict[str, list[str]] = {}
+        for alias, version in (model.aliases or {}).items():
+            aliases.setdefault(str(version), []).append(alias)
+        click.echo(model.name)
+        for version in connection.list_versions(model.name):
+            tags = version.tags
+            labels = ",".join(sorted(aliases.get(str(version.version), []))) or "-"
+            f1, sharpe = tags.get("mlflow_pairs.f1", "?"), tags.get("mlflow_pairs.sharpe", "?")
+            click.echo(
+                f"  v{version.version:<4} {labels:<20} run {version.run_id}  "
+                f"f1={f1} sharpe={sharpe} {tags.get('mlflow_pairs.promotion_decision', '')}"
+            )
+
+
+@click.command("promote")
+@click.argument("name")
+@click.argument("version")
+@pass_app
+def promote(app: AppContext, name: str, version: str) -> None:
+    """Point the champion alias of NAME at VERSION (a manual decision, recorded as a tag)."""
+    connection = app.connection()
+    connection.check()
+    known = {str(v.version) for v in connection.list_versions(name)}
+    if str(version) not in known:
+        raise NotFoundError(
+            f"model {name!r} has no version {version} "
+            f"(versions: {', '.join(sorted(known, key=int)) or 'none'})"
+        )
+    connection.promote(name, version, reason="manual promotion (mlflow-pairs promote)")
+    click.echo(f"{name} version {version} is now {app.settings.model_registry.champion_alias}")
+
+
+@click.command("backtest")
+@click.option(
+    "--model",
+    "model_uri",
+    required=True,
+    help="Model URI, e.g. models:/pairs_trading_gru_garch_technology@champion.",
+)
+@click.option("--sector", default=None, help="Sector whose universe supplies the prices.")
+@data_options
+@pass_app
+def backtest(app: AppContext, model_uri: str, sector: str | None, **data: Any) -> None:
+    """Evaluate a registered model on new dates without refitting; logged as its own run."""
+    import mlflow
+
+    from mlflow_pairs import flavor
+    from mlflow_pairs.backtest import (
+        CostModel,
+        PairBacktest,
+        backtest_pair,
+        performance,
+        portfolio_returns,
+    )
+    from mlflow_pairs.cli.train_cmd import _universe_for
+    from mlflow_pairs.signals import SignalRule
+
+    settings = app.settings
+    connection = app.connection()
+    connection.check()
+    connection.activate()
+    model = flavor.load_model(model_uri)
+    if data.get("universe") is None and data.get("prices") is None:
+        data["universe"] = _universe_for(sector or model.sector)
+    if data.get("symbols") is None and data.get("prices") is not None:
+        data["symbols"] = model.symbols
+    panel = panel_from_options(settings, min_observations=model.min_history + 2, **data).panel
+    bt = settings.backtest
+    rule = SignalRule(
+        entry_z=bt.entry_z,
+        exit_z=bt.exit_z,
+        stop_z=bt.stop_z,
+        max_holding=bt.max_holding,
+        min_probability=bt.min_probability,
+    )
+    costs = CostModel(cost_bps=bt.cost_bps, borrow_bps=bt.borrow_bps)
+    predicted = model.predict(panel.prices, rule, all_dates=True)
+    results: dict[str, PairBacktest] = {}
+    for pair, rows in predicted.groupby("pair", sort=False):
+        rows = rows.set_index("date")
+        y, x = rows["y"].iloc[0], rows["x"].iloc[0]
+        results[pair] = backtest_pair(
+            pair,
+            panel.prices[y],
+            panel.prices[x],
+            rows["signal"].astype(float),
+            rows["hedge_ratio"],
+            costs,
+        )
+    net = portfolio_returns(results)
+    stats = performance(net)
+    with connection.start_run(
+        sector=model.sector,
+        run_name=f"backtest-{model.sector}",
+        tags={"mlflow_pairs.job": "backtest", "mlflow_pairs.model_uri": model_uri},
+    ) as run:
+        connection.log_dataset(panel, context="evaluation")
+        mlflow.log_params(
+            {
+                "model_uri": model_uri,
+                "start": f"{panel.start:%Y-%m-%d}",
+                "end": f"{panel.end:%Y-%m-%d}",
+            }
+        )
+        mlflow.log_metrics({k: v for k, v in stats.items() if v == v and abs(v) != float("inf")})
+        frames = [
+            r.frame.rename_axis("date").reset_index().assign(pair=p) for p, r in results.items()
+        ]
+        import pandas as pd
+
+        table = pd.concat(frames)
+        mlflow.log_text(
+            table[["date", "pair", "weight_y", "weight_x"]].to_csv(index=False),
+            "backtest/positions.csv",
+        )
+        mlflow.log_text(
+            table[["date", "pair", "gross", "cost", "borrow", "net"]].to_csv(index=False),
+            "backtest/daily_returns.csv",
+        )
+    click.echo(
+        f"{model_uri} on {panel.start:%Y-%m-%d}..{panel.end:%Y-%m-%d}: "
+        f"Sharpe {stats['sharpe']:.2f}, annual return {stats['annual_return']:.2%}, "
+        f"max drawdown {stats['max_drawdown']:.2%}; run {run.info.run_id}"
+    )
