@@ -199,6 +199,13 @@ def _train_sector(
                 f"{variant:<10} {m['sharpe']:>8.2f} {m['annual_return']:>8.2%} "
                 f"{m['max_drawdown']:>8.2%} {int(m['trades']):>7}"
             )
+    weak = sum(w.weak_evidence for w in results)
+    if weak:
+        click.echo(
+            f"weak evidence: in {weak} of {len(results)} windows no pair passed screening; "
+            f"the best {app.settings.backtest.fallback_top_k} by p-value were traded "
+            "(flagged in the screening table and the run's tags)"
+        )
     click.echo(
         f"model (latest window, test part): F1 {model.metrics_['f1']:.3f}, "
         f"AUC {model.metrics_['auc']:.3f}"

@@ -174,6 +174,11 @@ def log_walk_forward(results: Sequence[WindowResult], panel: PricePanel) -> dict
     mlflow.log_table(ablation, "backtest/ablation.json")
     weak = sum(w.weak_evidence for w in results)
     mlflow.log_metrics({"windows": float(len(results)), "weak_evidence_windows": float(weak)})
+    if weak:
+        mlflow.set_tag(
+            "mlflow_pairs.weak_evidence_windows",
+            f"{weak} of {len(results)} windows traded fallback pairs (no pair passed)",
+        )
     return metrics
 
 

@@ -40,10 +40,21 @@ def _config(home: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The README's main job as a user runs it: `mlflow-pairs train`, no options, no
+    configuration, in an empty folder (the embedded store under ./mlruns)."""
     home = tmp_path_factory.mktemp("train")
-    config = _config(home)
-    first = pairs_cli("--config", str(config), "train", env=_env(), cwd=home, timeout=600)
+    first = pairs_cli("train", env=_env(), cwd=home, timeout=900)
     assert first.returncode == 0, first.stderr
+    assert (home / "mlruns" / "mlflow.db").exists()
+    config = write_config(
+        home / "same-store.yaml",
+        {
+            "mlflow": {
+                "tracking_uri": f"sqlite:///{home / 'mlruns' / 'mlflow.db'}",
+                "artifact_root": (home / "mlruns").as_uri(),
+            }
+        },
+    )
     connection = MlflowConnection(load_settings(config, environ={}))
     return {"home": home, "config": config, "output": first.stdout, "connection": connection}
 
@@ -54,7 +65,7 @@ def test_run_has_params_metrics_tables_plots_and_model(trained: dict) -> None:
     version = versions[-1]
     run = connection.client.get_run(version.run_id)
     assert run.info.status == "FINISHED"
-    assert run.data.params["config.backtest.formation_days"] == "504"
+    assert run.data.params["config.backtest.formation_days"] == "756"
     assert run.data.params["universe"] in ("technology", "sample-technology")
     metrics = run.data.metrics
     for variant in ("static_z", "garch", "garch_gru"):
@@ -211,7 +222,7 @@ def test_promotion_gates_through_the_registry(trained: dict) -> None:
     connection = trained["connection"]
     connection.activate()
     model = flavor.load_model(f"models:/{NAME}/1")
-    panel = load_panel(universe="sample-technology", start="2017-01-01")
+    panel = load_panel(universe="sample-technology", start="2014-01-01")
     good = {"f1": 0.9, "sharpe": 2.0, "max_drawdown": 0.05}
     worse = {"f1": 0.91, "sharpe": 1.5, "max_drawdown": 0.30}
     with connection.start_run(sector="technology"):
