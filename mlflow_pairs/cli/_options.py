@@ -15,7 +15,7 @@ from mlflow_pairs.plugins import get_universe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["LoadedData", "data_options", "panel_from_options"]
+__all__ = ["LoadedData", "data_options", "panel_from_options", "trading_rules"]
 
 
 @dataclass(frozen=True)
@@ -109,3 +109,19 @@ def _date(value: str | None, option: str) -> Any:
         return pd.Timestamp(value)
     except ValueError:
         raise click.BadParameter(f"not a date: {value!r}", param_hint=option) from None
+
+
+def trading_rules(settings: Settings) -> tuple[Any, Any]:
+    """The signal rule and cost model of ``settings.backtest``."""
+    from mlflow_pairs.backtest import CostModel
+    from mlflow_pairs.signals import SignalRule
+
+    bt = settings.backtest
+    rule = SignalRule(
+        entry_z=bt.entry_z,
+        exit_z=bt.exit_z,
+        stop_z=bt.stop_z,
+        max_holding=bt.max_holding,
+        min_probability=bt.min_probability,
+    )
+    return rule, CostModel(cost_bps=bt.cost_bps, borrow_bps=bt.borrow_bps)

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from mlflow_pairs.cli._app import AppContext, pass_app
-from mlflow_pairs.cli._options import data_options, panel_from_options
+from mlflow_pairs.cli._options import data_options, panel_from_options, trading_rules
 from mlflow_pairs.errors import NotFoundError
 
 
@@ -76,14 +76,12 @@ def backtest(app: AppContext, model_uri: str, sector: str | None, **data: Any) -
 
     from mlflow_pairs import flavor
     from mlflow_pairs.backtest import (
-        CostModel,
         PairBacktest,
         backtest_pair,
         performance,
         portfolio_returns,
     )
     from mlflow_pairs.cli.train_cmd import _universe_for
-    from mlflow_pairs.signals import SignalRule
 
     settings = app.settings
     connection = app.connection()
@@ -95,15 +93,7 @@ def backtest(app: AppContext, model_uri: str, sector: str | None, **data: Any) -
     if data.get("symbols") is None and data.get("prices") is not None:
         data["symbols"] = model.symbols
     panel = panel_from_options(settings, min_observations=model.min_history + 2, **data).panel
-    bt = settings.backtest
-    rule = SignalRule(
-        entry_z=bt.entry_z,
-        exit_z=bt.exit_z,
-        stop_z=bt.stop_z,
-        max_holding=bt.max_holding,
-        min_probability=bt.min_probability,
-    )
-    costs = CostModel(cost_bps=bt.cost_bps, borrow_bps=bt.borrow_bps)
+    rule, costs = trading_rules(settings)
     predicted = model.predict(panel.prices, rule, all_dates=True)
     results: dict[str, PairBacktest] = {}
     for pair, rows in predicted.groupby("pair", sort=False):

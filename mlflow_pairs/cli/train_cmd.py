@@ -78,12 +78,10 @@ def _train_sector(
 ) -> None:
     import mlflow
 
-    from mlflow_pairs.backtest import CostModel
-    from mlflow_pairs.cli._options import panel_from_options
+    from mlflow_pairs.cli._options import panel_from_options, trading_rules
     from mlflow_pairs.model import GarchGruModel, GarchSpec, ModelConfig, TrainingConfig
     from mlflow_pairs.plugins import features_for_sector
     from mlflow_pairs.screening import ScreeningCriteria
-    from mlflow_pairs.signals import SignalRule
     from mlflow_pairs.tracking.train_run import log_walk_forward, register_and_promote
     from mlflow_pairs.walkforward import VARIANTS, run_walk_forward
 
@@ -124,14 +122,7 @@ def _train_sector(
     def make_model(pairs: Any) -> GarchGruModel:
         return GarchGruModel(sector, pairs, features, garch, training, config)
 
-    rule = SignalRule(
-        entry_z=bt.entry_z,
-        exit_z=bt.exit_z,
-        stop_z=bt.stop_z,
-        max_holding=bt.max_holding,
-        min_probability=bt.min_probability,
-    )
-    costs = CostModel(cost_bps=bt.cost_bps, borrow_bps=bt.borrow_bps)
+    rule, costs = trading_rules(settings)
     with connection.start_run(
         sector=sector, run_name=f"train-{sector}", tags={"mlflow_pairs.job": "train"}
     ) as run:
