@@ -50,8 +50,9 @@ class GarchPart:
     without refitting.
     """
 
-    def __init__(self, spec: GarchSpec | None = None) -> None:
+    def __init__(self, spec: GarchSpec | None = None, max_iterations: int | None = None) -> None:
         self.spec = spec or GarchSpec()
+        self.max_iterations = max_iterations
 
     # -- fitting ------------------------------------------------------------------------
 
@@ -78,7 +79,8 @@ class GarchPart:
         )  # fmt: skip
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            result = model.fit(disp="off", show_warning=True)
+            options = {"maxiter": self.max_iterations} if self.max_iterations else None
+            result = model.fit(disp="off", show_warning=True, options=options)
         if result.convergence_flag != 0 or any(
             issubclass(w.category, ConvergenceWarning) for w in caught
         ):

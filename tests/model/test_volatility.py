@@ -87,3 +87,11 @@ def test_too_little_data_names_the_pair() -> None:
     )
     with pytest.raises(ValueError, match="pair AAA/BBB: GARCH needs at least 50 returns"):
         GarchPart().fit(short, "AAA/BBB")
+
+
+def test_non_convergence_is_a_warning_naming_the_pair(returns: pd.Series) -> None:
+    from mlflow_pairs.model import GarchConvergenceWarning
+
+    with pytest.warns(GarchConvergenceWarning, match="GARCH for pair AAPL/MSFT did not converge"):
+        part = GarchPart(GarchSpec(), max_iterations=1).fit(returns.iloc[:1000], "AAPL/MSFT")
+    assert set(part.params_) == {"mu", "omega", "alpha[1]", "beta[1]"}  # still usable
