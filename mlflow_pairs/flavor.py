@@ -67,20 +67,9 @@ def _plugin_distributions(model: GarchGruModel | None) -> list[str]:
     """Distributions of the plugins whose features the model uses (built-ins excluded)."""
     if model is None:
         return []
-    from mlflow_pairs.plugins import _collect
+    from mlflow_pairs.plugins import feature_distributions
 
-    owners = {
-        name: plugin
-        for name, _, plugin in _collect("register_features", "feature", object, lambda f: f.name)
-    }
-    from mlflow_pairs.plugins import DEFAULT_PLUGINS, _distributions
-
-    dists = []
-    for feature in model.features:
-        plugin = owners.get(feature.name)
-        if plugin and plugin not in DEFAULT_PLUGINS and plugin in _distributions:
-            dists.append(_distributions[plugin][0])
-    return list(dict.fromkeys(dists))
+    return feature_distributions([f.name for f in model.features])
 
 
 def get_default_pip_requirements(model: GarchGruModel | None = None) -> list[str]:

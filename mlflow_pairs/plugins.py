@@ -28,6 +28,7 @@ __all__ = [
     "LOAD_PLUGINS_ENV",
     "PluginConflictError",
     "PluginInfo",
+    "feature_distributions",
     "features_for_sector",
     "get_features",
     "get_price_source",
@@ -233,6 +234,20 @@ def get_features() -> dict[str, Any]:
             column_owner[column] = (name, owner)
         features[name] = feature
     return features
+
+
+def feature_distributions(names: list[str]) -> list[str]:
+    """Installed distributions (not mlflow-pairs itself) providing the named features."""
+    owners = {
+        name: plugin
+        for name, _, plugin in _collect("register_features", "feature", object, lambda f: f.name)
+    }
+    dists = [
+        _distributions[owners[name]][0]
+        for name in names
+        if owners.get(name) not in (None, *DEFAULT_PLUGINS) and owners[name] in _distributions
+    ]
+    return list(dict.fromkeys(dists))
 
 
 def features_for_sector(sector: str) -> list[Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from dataclasses import fields
 from typing import Any
 
 import click
@@ -99,24 +100,9 @@ def _train_sector(
     )
     panel = loaded.panel
     features = features_for_sector(sector)
-    training = TrainingConfig(
-        seed=ml.seed,
-        epochs=ml.epochs,
-        batch_size=ml.batch_size,
-        learning_rate=ml.learning_rate,
-        early_stopping_patience=ml.early_stopping_patience,
-        hidden_size=ml.hidden_size,
-        num_layers=ml.num_layers,
-        device=ml.device,
-        torch_threads=ml.torch_threads,
-    )
-    config = ModelConfig(
-        window=ml.window,
-        horizon=ml.horizon,
-        reversion_threshold=ml.reversion_threshold,
-        validation_fraction=ml.validation_fraction,
-        test_fraction=ml.test_fraction,
-    )
+    # The ml section carries both parts' settings under the same names.
+    training = TrainingConfig(**{f.name: getattr(ml, f.name) for f in fields(TrainingConfig)})
+    config = ModelConfig(**{f.name: getattr(ml, f.name) for f in fields(ModelConfig)})
     garch = GarchSpec(**settings.garch.model_dump())
 
     def make_model(pairs: Any) -> GarchGruModel:

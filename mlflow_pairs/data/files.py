@@ -17,7 +17,7 @@ import pandas as pd
 
 from mlflow_pairs.data.errors import DataError, format_dates
 
-__all__ = ["PRICE_COLUMNS", "read_price_file", "table_to_wide"]
+__all__ = ["PRICE_COLUMNS", "format_of", "read_price_file", "table_to_wide"]
 
 PRICE_COLUMNS = ("price", "close", "adj_close", "adjusted_close", "adj close")
 _DATE_COLUMNS = ("date", "datetime", "timestamp", "time")
@@ -31,7 +31,7 @@ def read_price_file(path: str | Path, file_format: str | None = None) -> pd.Data
     path = Path(path)
     if not path.is_file():
         raise DataError("file", f"price file {path} does not exist")
-    fmt = file_format or _format_of(path)
+    fmt = file_format or format_of(path)
     try:
         if fmt == "parquet":
             table = pd.read_parquet(path)
@@ -59,7 +59,9 @@ def table_to_wide(table: pd.DataFrame, origin: str) -> pd.DataFrame:
     return wide
 
 
-def _format_of(path: Path) -> str:
+def format_of(path: str | Path) -> str:
+    """``parquet`` for ``.parquet``/``.pq`` files, else ``csv``."""
+    path = Path(path)
     suffixes = [s.lower() for s in path.suffixes]
     return "parquet" if ".parquet" in suffixes or ".pq" in suffixes else "csv"
 

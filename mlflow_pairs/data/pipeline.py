@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlflow_pairs.data.errors import DataError
+from mlflow_pairs.data.files import format_of
 from mlflow_pairs.data.panel import GapPolicy, PricePanel, build_panel, content_hash
 from mlflow_pairs.errors import MlflowPairsError
 
@@ -51,8 +52,7 @@ def load_panel(
         source = get_price_source(spec.price_source)
     else:
         path = Path(prices)  # type: ignore[arg-type]
-        suffixes = [s.lower() for s in path.suffixes]
-        source = get_price_source("parquet" if {".parquet", ".pq"} & set(suffixes) else "csv")
+        source = get_price_source(format_of(path))
         location = str(path)
         wanted = list(symbols) if symbols else None
     raw = source.load(wanted, start_ts, end_ts, location)
