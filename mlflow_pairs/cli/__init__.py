@@ -13,6 +13,7 @@ from mlflow_pairs.cli.db_cmd import db_group
 from mlflow_pairs.cli.doctor_cmd import doctor
 from mlflow_pairs.cli.models_cmd import backtest, models_group, promote
 from mlflow_pairs.cli.plugins_cmd import data_group, plugins_group, universes_group
+from mlflow_pairs.cli.report_cmd import report_group
 from mlflow_pairs.cli.screen_cmd import screen
 from mlflow_pairs.cli.server_cmd import server
 from mlflow_pairs.cli.train_cmd import train
@@ -51,6 +52,7 @@ cli.add_command(train)
 cli.add_command(backtest)
 cli.add_command(models_group)
 cli.add_command(promote)
+cli.add_command(report_group)
 
 
 def main() -> None:

@@ -97,6 +97,30 @@ def doctor(app: AppContext) -> None:
 
     checks.append(_run("schema", schema))
 
+    def tables() -> str:
+        from mlflow_pairs.config import tables_uri
+        from mlflow_pairs.db import pairs_schema_status
+
+        if connection is None:
+            raise _Skip("no configuration")
+        uri = tables_uri(app.settings, connection.tracking_uri)
+        if uri is None:
+            raise _Skip("tables.uri is off")
+        status = pairs_schema_status(uri)
+        if status.current is None:
+            return (
+                f"not created yet in {mask_uri(uri)} (the first screen or train creates "
+                "them; or `mlflow-pairs db upgrade`)"
+            )
+        if not status.is_current:
+            raise MlflowPairsError(
+                f"mlflow-pairs tables in {mask_uri(uri)} at {status.current}, expected "
+                f"{status.head} (run `mlflow-pairs db upgrade`)"
+            )
+        return f"mlflow-pairs tables at head {status.head} in {mask_uri(uri)}"
+
+    checks.append(_run("tables", tables))
+
     def registry() -> str:
         if connection is None or not tracking_ok:
             raise _Skip("tracking store not reachable")

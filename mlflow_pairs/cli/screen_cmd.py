@@ -135,6 +135,21 @@ def screen(
             connection.log_dataset(panel, context="screening")
             log_screening(result)
         click.echo(f"Logged run {run.info.run_id} to {connection.safe_tracking_uri}")
+        from mlflow_pairs.cli._tables import write_rows
+        from mlflow_pairs.db.records import record_screening
+
+        table = result.table.assign(window_start=result.start, window_end=result.end)
+        write_rows(
+            app,
+            connection,
+            lambda uri: record_screening(
+                uri,
+                run.info.run_id,
+                table,
+                arch_lags=criteria.arch_lags,
+                ljung_box_lags=criteria.ljung_box_lags,
+            ),
+        )
 
 
 @contextmanager

@@ -167,6 +167,7 @@ def _train_sector(
             "max_drawdown": metrics["garch_gru"]["max_drawdown"],
         }
         version, decision = register_and_promote(connection, model, panel, sector, candidate)
+    _write_tables(app, connection, run.info.run_id, sector, results, version)
     click.echo(f"\n{sector}: {len(results)} windows, run {run.info.run_id}")
     click.echo(f"{'variant':<10} {'sharpe':>8} {'ann.ret':>8} {'max dd':>8} {'trades':>7}")
     for variant in VARIANTS:
@@ -191,3 +192,44 @@ def _train_sector(
         f"registered {connection.model_name(sector)} version {version.version} "
         f"as challenger; {decision.summary()}"
     )
+
+
+def _write_tables(
+    app: AppContext, connection: Any, run_id: str, sector: str, results: Any, version: Any
+) -> None:
+    """Screening (every window) and the registered version's pair-level performance
+    (the GARCH-GRU variant in every trading window) to the project's tables."""
+    from mlflow_pairs.cli._tables import write_rows
+    from mlflow_pairs.db.records import record_performance, record_screening
+    from mlflow_pairs.tracking.train_run import pair_table, screening_table
+
+    screening = screening_table(results).rename(
+        columns={"formation_start": "window_start", "formation_end": "window_end"}
+    )
+    pairs = pair_table(results)
+    performance = pairs[pairs["variant"] == "garch_gru"].rename(
+        columns={"window_start": "period_start", "window_end": "period_end"}
+    )
+    criteria = app.settings.screening
+
+    def write(uri: str) -> dict[str, int]:
+        counts = record_screening(
+            uri,
+            run_id,
+            screening,
+            arch_lags=criteria.arch_lags,
+            ljung_box_lags=criteria.ljung_box_lags,
+        )
+        counts.update(
+            record_performance(
+                uri,
+                performance,
+                model_name=version.name,
+                model_version=int(version.version),
+                run_id=run_id,
+                sector=sector,
+            )
+        )
+        return counts
+
+    write_rows(app, connection, write)

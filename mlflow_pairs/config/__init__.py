@@ -8,6 +8,7 @@ from mlflow_pairs.config._loader import (
     find_config_file,
     load_settings,
     masked_settings,
+    tables_uri,
 )
 from mlflow_pairs.config._schema import (
     GICS_SECTORS,
@@ -23,6 +24,7 @@ from mlflow_pairs.config._schema import (
     SectorSettings,
     ServerSettings,
     Settings,
+    TablesSettings,
 )
 
 __all__ = [
@@ -40,10 +42,12 @@ __all__ = [
     "SectorSettings",
     "ServerSettings",
     "Settings",
+    "TablesSettings",
     "backend_store_uri",
     "config_hash",
     "default_config_text",
     "find_config_file",
     "load_settings",
     "masked_settings",
+    "tables_uri",
 ]

@@ -27,6 +27,7 @@ __all__ = [
     "find_config_file",
     "load_settings",
     "masked_settings",
+    "tables_uri",
 ]
 
 #: Environment variable naming the configuration file.
@@ -41,7 +42,7 @@ _MLFLOW_OVERRIDES = {
 # Keys expanded when used rather than when loaded: the database password is needed only by
 # ``mlflow-pairs db`` and ``mlflow-pairs server``, and the embedded default must work on a
 # machine that has none.
-_DEFERRED_KEYS = frozenset({"mlflow.backend_store_uri"})
+_DEFERRED_KEYS = frozenset({"mlflow.backend_store_uri", "tables.uri"})
 
 _VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 _URI_USERINFO = re.compile(r"://[^:/@\s]*:(?P<pw>[^@\s]+)@")
@@ -206,6 +207,27 @@ def backend_store_uri(settings: Settings) -> str:
         settings.source,
         settings._environ,
     )
+
+
+def tables_uri(settings: Settings, tracking_uri: str | None = None) -> str | None:
+    """The database of the project's own tables, or ``None`` when ``tables.uri`` is off.
+
+    ``auto`` is the tracking store when that is a database (the embedded SQLite default
+    included), else ``mlflow.backend_store_uri`` (the server's database). ``tracking_uri``
+    defaults to ``mlflow.tracking_uri``. Raises :class:`ConfigError` like
+    :func:`backend_store_uri` when a variable is missing.
+    """
+    from mlflow_pairs.tracking._uris import is_database_uri, normalise_store_uri
+
+    value = settings.tables.uri.strip()
+    if value.lower() in ("", "off", "none", "false"):
+        return None
+    if value.lower() == "auto":
+        tracking = tracking_uri or settings.mlflow.tracking_uri
+        if is_database_uri(tracking):
+            return normalise_store_uri(tracking)
+        return normalise_store_uri(backend_store_uri(settings))
+    return normalise_store_uri(_expand(value, "tables.uri", settings.source, settings._environ))
 
 
 def masked_settings(settings: Settings) -> dict[str, Any]:

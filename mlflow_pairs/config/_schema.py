@@ -86,6 +86,16 @@ class ServerSettings(_Section):
     workers: PositiveInt = 1
 
 
+class TablesSettings(_Section):
+    """Where the project's own tables (screening results, pair performance) are written.
+
+    ``auto``: the tracking store when it is a database, else ``mlflow.backend_store_uri``;
+    ``off``: nowhere; or a database URI (``${VAR}`` expanded only when used).
+    """
+
+    uri: str = "auto"
+
+
 class SectorSettings(_Section):
     """Which sectors the jobs run on (``active``) and which names are valid (``available``)."""
 
@@ -217,6 +227,7 @@ class Settings(_Section):
 
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    tables: TablesSettings = Field(default_factory=TablesSettings)
     sectors: SectorSettings = Field(default_factory=SectorSettings)
     data: DataSettings = Field(default_factory=DataSettings)
     screening: ScreeningSettings = Field(default_factory=ScreeningSettings)

@@ -14,7 +14,7 @@ from mlflow_pairs.db._engine import absolute_sqlite_uri, describe_db_error, make
 from mlflow_pairs.errors import DatabaseError
 from mlflow_pairs.secrets import mask_uri
 
-__all__ = ["SchemaStatus", "mlflow_schema_status", "upgrade_mlflow_schema"]
+__all__ = ["SchemaStatus", "ensure_mlflow_schema", "mlflow_schema_status", "upgrade_mlflow_schema"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def upgrade_mlflow_schema(uri: str, *, timeout: float = 10.0) -> SchemaStatus:
     uri = absolute_sqlite_uri(uri)
     engine = make_engine(uri, timeout=timeout)
     try:
-        if db_utils._is_empty_database(engine):
+        if _has_no_mlflow_tables(engine):
             db_utils._initialize_tables(engine)
         else:
             db_utils._upgrade_db(engine)
@@ -47,6 +47,42 @@ def upgrade_mlflow_schema(uri: str, *, timeout: float = 10.0) -> SchemaStatus:
     finally:
         engine.dispose()
     return mlflow_schema_status(uri, timeout=timeout)
+
+
+def ensure_mlflow_schema(uri: str, *, timeout: float = 10.0) -> None:
+    """Create MLflow's tables in a database that has none, under the migration lock.
+
+    MLflow creates them itself on first use, but its model-registry store does so without
+    a lock, so two processes opening a fresh database at once can fail; doing it here
+    first, serialised, avoids that. A database with MLflow's tables is left to MLflow.
+    """
+    from mlflow.store.db import utils as db_utils
+
+    from mlflow_pairs.db._lock import migration_lock
+
+    uri = absolute_sqlite_uri(uri)
+    engine = make_engine(uri, timeout=timeout)
+    try:
+        if not _has_no_mlflow_tables(engine):
+            return
+        with migration_lock(uri, timeout=timeout):
+            if _has_no_mlflow_tables(engine):
+                db_utils._initialize_tables(engine)
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"cannot create MLflow's schema in {mask_uri(uri)}: {describe_db_error(exc)}"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _has_no_mlflow_tables(engine: sqlalchemy.Engine) -> bool:
+    """MLflow's own test (``_is_empty_database``) counts every table; ours (``pairs_``,
+    on SQLite in the same namespace) must not make a database look initialised."""
+    from mlflow_pairs.db.tables import PREFIX
+
+    names = sqlalchemy.inspect(engine).get_table_names()
+    return all(name.startswith(("alembic_", PREFIX)) for name in names)
 
 
 def mlflow_schema_status(uri: str, *, timeout: float = 5.0) -> SchemaStatus:

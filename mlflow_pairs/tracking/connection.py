@@ -21,7 +21,7 @@ import requests
 from mlflow_pairs import __version__
 from mlflow_pairs.config import Settings, config_hash, masked_settings
 from mlflow_pairs.db._engine import describe_db_error, make_engine
-from mlflow_pairs.errors import TrackingConnectionError
+from mlflow_pairs.errors import DatabaseError, TrackingConnectionError
 from mlflow_pairs.secrets import mask_uri, redact
 from mlflow_pairs.tracking._uris import (
     absolute_artifact_root,
@@ -119,6 +119,13 @@ class MlflowConnection:
             logger.info("tracking store not ready (%s); retrying in %.1f s", reason, delay)
             time.sleep(delay)
             delay *= 2
+        if is_database_uri(self.tracking_uri):
+            from mlflow_pairs.db.mlflow_schema import ensure_mlflow_schema
+
+            try:
+                ensure_mlflow_schema(self.tracking_uri, timeout=self.timeout)
+            except DatabaseError as exc:
+                raise TrackingConnectionError(str(exc)) from None
         self._probe_mlflow_store()
 
     def _probe_http(self) -> tuple[str, bool]:

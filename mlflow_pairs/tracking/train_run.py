@@ -20,7 +20,13 @@ if TYPE_CHECKING:
     from mlflow_pairs.tracking import MlflowConnection
     from mlflow_pairs.walkforward import WindowResult
 
-__all__ = ["log_walk_forward", "register_and_promote", "variant_metrics"]
+__all__ = [
+    "log_walk_forward",
+    "pair_table",
+    "register_and_promote",
+    "screening_table",
+    "variant_metrics",
+]
 
 
 def variant_metrics(results: Sequence[WindowResult]) -> dict[str, dict[str, float]]:
@@ -73,6 +79,21 @@ def pair_table(results: Sequence[WindowResult]) -> pd.DataFrame:
                     "auc": model.get("auc"), **stats,
                 })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def screening_table(results: Sequence[WindowResult]) -> pd.DataFrame:
+    """Every window's screening table, with its formation window and evidence flag."""
+    return pd.concat(
+        [
+            w.screening.table.assign(
+                formation_start=w.formation[0],
+                formation_end=w.formation[1],
+                weak_evidence=w.weak_evidence,
+            )
+            for w in results
+        ],
+        ignore_index=True,
+    )
 
 
 def _finite(values: dict[str, float]) -> dict[str, float]:
@@ -148,17 +169,7 @@ def log_walk_forward(results: Sequence[WindowResult], panel: PricePanel) -> dict
     for variant, stats in metrics.items():
         mlflow.log_metrics(_finite({f"{variant}_{k}": v for k, v in stats.items()}))
     ablation = pd.DataFrame(metrics).T.rename_axis("variant").reset_index()
-    screening = pd.concat(
-        [
-            w.screening.table.assign(
-                formation_start=w.formation[0],
-                formation_end=w.formation[1],
-                weak_evidence=w.weak_evidence,
-            )
-            for w in results
-        ],
-        ignore_index=True,
-    )
+    screening = screening_table(results)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         ablation.to_csv(folder / "ablation.csv", index=False)

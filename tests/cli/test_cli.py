@@ -95,9 +95,10 @@ def test_doctor_on_the_embedded_default(clean_env: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.strip().splitlines()
     names = [line[7:].split()[0] for line in lines]
-    assert names[:4] == ["config", "tracking", "schema", "registry"]
+    assert names[:5] == ["config", "tracking", "schema", "tables", "registry"]
     assert {"mlflow", "torch", "arch"} <= set(names)
     assert all(line.startswith("[  ok]") for line in lines), result.stdout
+    assert "tables    not created yet in sqlite:///" in result.stdout
     assert (clean_env / "mlruns" / "mlflow.db").exists()
 
 

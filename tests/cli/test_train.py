@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 
 from mlflow_pairs.config import load_settings
 from mlflow_pairs.data import load_panel
+from mlflow_pairs.db import create_database
+from mlflow_pairs.db.records import read_table
 from mlflow_pairs.tracking import MlflowConnection
+from tests.cli.test_tables import _artifact, _same, _tagged
 from tests.conftest import pairs_cli, write_config
 
 SMALL = {
@@ -238,3 +244,93 @@ def test_promotion_gates_through_the_registry(trained: dict) -> None:
     assert tags["mlflow_pairs.promotion_decision"] == "not promoted"
     assert "failed: Sharpe 1.500 vs champion 2.000 + 0.1" in tags["mlflow_pairs.promotion_reasons"]
     assert mlflow.get_tracking_uri() == connection.tracking_uri
+
+
+# -- the project's own tables -------------------------------------------------------
+
+
+def _check_train_rows(tracking: str, run_id: str, version: str, home: Path) -> None:
+    client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
+    screening = _artifact(client, run_id, "backtest/screening.csv", home)
+    stored = read_table(tracking, "screening_results", where={"run_id": run_id})
+    assert len(stored) == len(screening) > 0
+    stored["formation_start"] = stored["window_start"].astype(str)
+    stored["formation_end"] = stored["window_end"].astype(str)
+    keys = ["y", "x", "formation_start", "formation_end"]
+    merged = stored.merge(_tagged(screening, keys), on=keys, validate="one_to_one")
+    assert len(merged) == len(screening)
+    for ours, theirs in [
+        ("statistic", "adf_stat"),
+        ("p_value", "pvalue"),
+        ("q_value", "qvalue"),
+        ("half_life", "half_life"),
+        ("hurst", "hurst"),
+        ("crossings", "crossings"),
+    ]:
+        _same(merged[ours], merged[f"logged_{theirs}"])
+    assert merged["selected"].tolist() == merged["logged_selected"].astype(bool).tolist()
+
+    pairs = _artifact(client, run_id, "backtest/pair_performance.csv", home)
+    pairs = pairs[pairs["variant"] == "garch_gru"]
+    performance = read_table(tracking, "model_performance", where={"run_id": run_id})
+    assert len(performance) == len(pairs) > 0
+    assert set(performance["model_version"]) == {int(version)}
+    assert set(performance["model_name"]) == {NAME}
+    performance["window_start"] = performance["period_start"].astype(str)
+    performance["window_end"] = performance["period_end"].astype(str)
+    keys = ["pair", "window_start", "window_end"]
+    both = performance.merge(_tagged(pairs, keys), on=keys, validate="one_to_one")
+    assert len(both) == len(pairs)
+    for column in ("f1", "accuracy", "auc", "sharpe", "max_drawdown", "trades"):
+        _same(both[column], both[f"logged_{column}"])
+
+
+def test_train_rows_carry_the_run_id_and_the_logged_numbers(trained: dict) -> None:
+    """The README's main job on the embedded SQLite store (the module fixture)."""
+    from mlflow_pairs.config import tables_uri
+
+    connection = trained["connection"]
+    uri = tables_uri(connection.settings)
+    assert uri == connection.tracking_uri
+    client = connection.client
+    trains = [
+        v
+        for v in connection.list_versions(NAME)
+        if client.get_run(v.run_id).data.tags.get("mlflow_pairs.job") == "train"
+    ]
+    assert trains
+    for version in trains:
+        _check_train_rows(uri, version.run_id, version.version, trained["home"])
+
+
+@pytest.mark.postgres
+def test_two_trains_at_once_on_postgres_keep_all_rows(database_name: str, tmp_path: Path) -> None:
+    """Two processes train into one fresh PostgreSQL store at the same time: both create
+    (or find) the schemas, register distinct versions and keep all their rows."""
+    tracking = f"postgresql://postgres@127.0.0.1:5432/{database_name}"
+    create_database(tracking)
+    store = {"tracking_uri": tracking, "artifact_root": (tmp_path / "artifacts").as_uri()}
+    config = write_config(tmp_path / "config.yaml", {**SMALL, "mlflow": store})
+    exe = str(Path(sys.executable).with_name("mlflow-pairs"))
+    processes = [
+        subprocess.Popen(
+            [exe, "--config", str(config), "train"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+            cwd=tmp_path,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=900) for p in processes]
+    for process, (_out, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err
+        assert "Warning" not in err
+    client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
+    versions = client.search_model_versions(f"name = '{NAME}'")
+    assert sorted(int(v.version) for v in versions) == [1, 2]
+    assert len({v.run_id for v in versions}) == 2
+    for version in versions:
+        _check_train_rows(tracking, version.run_id, version.version, tmp_path)
+    assert set(read_table(tracking, "screening_results")["run_id"]) == {v.run_id for v in versions}

@@ -202,6 +202,10 @@ def test_train_against_the_postgresql_backed_server(server: dict[str, Any], tmp_
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     result = pairs_cli("--config", str(config), "train", env=env, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr
+    # The project's tables would go to mlflow.backend_store_uri, whose password variable is
+    # not set here: one warning naming it, and the run is still complete.
+    assert "Warning: rows not written to the mlflow-pairs tables" in result.stderr
+    assert "MLFLOW_DB_PASSWORD" in result.stderr
     connection = MlflowConnection(load_settings(config, environ={}))
     version = connection.get_alias("pairs_trading_gru_garch_technology", "challenger")
     assert version is not None
@@ -219,6 +223,49 @@ def test_train_against_the_postgresql_backed_server(server: dict[str, Any], tmp_
         f"runs:/{version.run_id}/backtest/positions.csv", tracking_uri=server["url"]
     )
     assert Path(local).stat().st_size > 0
+
+
+def test_screen_through_the_server_writes_rows_to_its_database(
+    server: dict[str, Any], tmp_path: Path
+) -> None:
+    """With tracking over HTTP, the project's tables go to mlflow.backend_store_uri (the
+    server's database), with the run id the server recorded; no password is printed."""
+    from mlflow_pairs.db.records import read_table
+
+    config = write_config(
+        tmp_path / "client.yaml",
+        {
+            "mlflow": {
+                "tracking_uri": server["url"],
+                "backend_store_uri": "postgresql://postgres:${MLFLOW_DB_PASSWORD}@127.0.0.1:5432/"
+                + server["db"],
+            }
+        },
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_DB_PASSWORD"] = SECRET
+    result = pairs_cli(
+        "--config", str(config), "screen", "--universe", "sample-health_care",
+        "--start", "2005-01-01", "--end", "2009-12-31", env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    assert "Wrote rows (10 to pairs_screening_results, 10 to pairs_variance_stability)" in (
+        result.stdout
+    )
+    run_id = result.stdout.split("Logged run ")[1].split()[0]
+    rows = read_table(
+        f"postgresql://postgres@127.0.0.1:5432/{server['db']}",
+        "screening_results",
+        where={"run_id": run_id},
+    )
+    assert len(rows) == 10
+    answer = requests.get(
+        f"{server['url']}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=10
+    )
+    metrics = {m["key"]: m["value"] for m in answer.json()["run"]["data"]["metrics"]}
+    assert metrics["pairs_tested"] == 10
+    assert metrics["min_pvalue"] == pytest.approx(rows["p_value"].min(), rel=1e-12)
 
 
 def test_server_refuses_a_non_loopback_host(server: dict[str, Any]) -> None:

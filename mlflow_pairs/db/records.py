@@ -1,0 +1,340 @@
+"""Rows of the project's own tables: written by ``screen`` and ``train``, read by
+``report pairs``.
+
+Every write is one transaction that first deletes what the same run (or model version)
+wrote before, so writing again is harmless and concurrent runs never touch each other's
+rows. Not-a-number values are stored as NULL; infinities as such.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime, timezone
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from mlflow_pairs.db._engine import absolute_sqlite_uri, describe_db_error, make_engine
+from mlflow_pairs.db.pairs_schema import ensure_pairs_schema
+from mlflow_pairs.db.tables import (
+    model_performance,
+    schema_for,
+    screening_results,
+    variance_stability,
+)
+from mlflow_pairs.errors import DatabaseError
+from mlflow_pairs.secrets import mask_uri
+
+__all__ = [
+    "RecordCounts",
+    "pair_report",
+    "performance_rows",
+    "read_table",
+    "record_performance",
+    "record_screening",
+    "screening_rows",
+    "stability_rows",
+]
+
+RecordCounts = dict[str, int]
+
+#: Columns of :func:`pair_report`, in order.
+REPORT_COLUMNS = (
+    "sector", "pair", "times_selected", "times_tested", "runs", "best_pvalue",
+    "last_selected", "model_versions", "f1", "auc", "sharpe", "max_drawdown", "trades",
+)  # fmt: skip
+
+
+def _value(value: Any) -> Any:
+    """A plain Python value for the driver; NaN and missing become None."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None  # infinities stay (a half-life is infinite without mean reversion)
+    return value
+
+
+def _int(value: Any) -> int | None:
+    value = _value(value)
+    return None if value is None else int(value)
+
+
+def _day(value: Any) -> date:
+    return pd.Timestamp(value).date()
+
+
+def screening_rows(table: pd.DataFrame, run_id: str) -> list[dict[str, Any]]:
+    """One row per tested pair of a screening table with ``window_start``/``window_end``."""
+    return [
+        {
+            "run_id": run_id,
+            "sector": _value(row.get("sector")) or None,
+            "y": str(row["y"]),
+            "x": str(row["x"]),
+            "window_start": _day(row["window_start"]),
+            "window_end": _day(row["window_end"]),
+            "hedge_ratio": _value(row["hedge_ratio"]),
+            "statistic": _value(row["adf_stat"]),
+            "p_value": _value(row["pvalue"]),
+            "q_value": _value(row["qvalue"]),
+            "half_life": _value(row["half_life"]),
+            "hurst": _value(row["hurst"]),
+            "crossings": _int(row["crossings"]),
+            "selected": bool(row["selected"]),
+            "rank": _int(row["rank"]),
+            "rejected_by": _value(row["rejected_by"]) or None,
+        }
+        for row in table.to_dict("records")
+    ]
+
+
+def stability_rows(
+    table: pd.DataFrame, run_id: str, *, arch_lags: int, ljung_box_lags: int
+) -> list[dict[str, Any]]:
+    """ARCH-LM and Ljung-Box p-values per pair and window of a screening table."""
+    return [
+        {
+            "run_id": run_id,
+            "sector": _value(row.get("sector")) or None,
+            "y": str(row["y"]),
+            "x": str(row["x"]),
+            "window_start": _day(row["window_start"]),
+            "window_end": _day(row["window_end"]),
+            "arch_lm_pvalue": _value(row["arch_lm_pvalue"]),
+            "arch_lags": arch_lags,
+            "ljung_box_pvalue": _value(row["ljung_box_pvalue"]),
+            "ljung_box_lags": ljung_box_lags,
+        }
+        for row in table.to_dict("records")
+    ]
+
+
+def performance_rows(
+    table: pd.DataFrame, *, model_name: str, model_version: int, run_id: str, sector: str | None
+) -> list[dict[str, Any]]:
+    """Pair-level rows (``pair`` as ``Y/X``, ``period_start``/``period_end``, metrics)."""
+    rows = []
+    for row in table.to_dict("records"):
+        y, x = str(row["pair"]).split("/", 1)
+        rows.append(
+            {
+                "model_name": model_name,
+                "model_version": int(model_version),
+                "run_id": run_id,
+                "sector": sector,
+                "pair": str(row["pair"]),
+                "y": y,
+                "x": x,
+                "period_start": _day(row["period_start"]),
+                "period_end": _day(row["period_end"]),
+                "f1": _value(row.get("f1")),
+                "accuracy": _value(row.get("accuracy")),
+                "auc": _value(row.get("auc")),
+                "sharpe": _value(row.get("sharpe")),
+                "max_drawdown": _value(row.get("max_drawdown")),
+                "trades": _int(row.get("trades")),
+            }
+        )
+    return rows
+
+
+def _write(
+    uri: str,
+    writes: Iterable[tuple[Callable[[str | None], sa.Table], Any, list[dict[str, Any]]]],
+    *,
+    timeout: float,
+) -> RecordCounts:
+    """Ensure the schema, then replace and insert each table's rows in one transaction."""
+    uri = absolute_sqlite_uri(uri)
+    ensure_pairs_schema(uri, timeout=timeout)
+    now = datetime.now(timezone.utc)
+    engine = make_engine(uri, timeout=timeout)
+    counts: RecordCounts = {}
+    try:
+        with engine.begin() as connection:
+            schema = schema_for(connection.dialect.name)
+            for table_of, where, rows in writes:
+                table = table_of(schema)
+                connection.execute(table.delete().where(where(table)))
+                if rows:
+                    connection.execute(table.insert(), [{**r, "created_at": now} for r in rows])
+                counts[table.name] = len(rows)
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"cannot write mlflow-pairs tables in {mask_uri(uri)}: {describe_db_error(exc)}"
+        ) from None
+    finally:
+        engine.dispose()
+    return counts
+
+
+def record_screening(
+    uri: str,
+    run_id: str,
+    table: pd.DataFrame,
+    *,
+    arch_lags: int,
+    ljung_box_lags: int,
+    timeout: float = 30.0,
+) -> RecordCounts:
+    """Write a run's screening table (with ``window_start``/``window_end`` columns) to the
+    screening and variance-stability tables; returns the rows written per table."""
+
+    def same_run(t: sa.Table) -> Any:
+        return t.c.run_id == run_id
+
+    return _write(
+        uri,
+        [
+            (screening_results, same_run, screening_rows(table, run_id)),
+            (
+                variance_stability,
+                same_run,
+                stability_rows(table, run_id, arch_lags=arch_lags, ljung_box_lags=ljung_box_lags),
+            ),
+        ],
+        timeout=timeout,
+    )
+
+
+def record_performance(
+    uri: str,
+    table: pd.DataFrame,
+    *,
+    model_name: str,
+    model_version: int,
+    run_id: str,
+    sector: str | None,
+    timeout: float = 30.0,
+) -> RecordCounts:
+    """Write the pair-level performance behind a registered model version."""
+
+    def same_version(t: sa.Table) -> Any:
+        return (t.c.model_name == model_name) & (t.c.model_version == int(model_version))
+
+    rows = performance_rows(
+        table, model_name=model_name, model_version=model_version, run_id=run_id, sector=sector
+    )
+    return _write(uri, [(model_performance, same_version, rows)], timeout=timeout)
+
+
+def read_table(
+    uri: str, name: str, *, where: Mapping[str, Any] | None = None, timeout: float = 10.0
+) -> pd.DataFrame:
+    """Rows of one of our tables (``screening_results``, ``model_performance``,
+    ``variance_stability``), optionally filtered by column equality."""
+    tables = {
+        "screening_results": screening_results,
+        "model_performance": model_performance,
+        "variance_stability": variance_stability,
+    }
+    if name not in tables:
+        raise DatabaseError(f"no mlflow-pairs table {name!r} (tables: {', '.join(tables)})")
+    uri = absolute_sqlite_uri(uri)
+    engine = make_engine(uri, timeout=timeout)
+    try:
+        with engine.connect() as connection:
+            table = tables[name](schema_for(connection.dialect.name))
+            query = sa.select(table).order_by(table.c.id)
+            for column, value in (where or {}).items():
+                query = query.where(table.c[column] == value)
+            return pd.DataFrame(connection.execute(query).mappings().all())
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"cannot read mlflow-pairs tables in {mask_uri(uri)}: {describe_db_error(exc)}"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _legs(table: sa.Table) -> tuple[Any, Any]:
+    first = table.c.y <= table.c.x
+    return sa.case((first, table.c.y), else_=table.c.x), sa.case(
+        (first, table.c.x), else_=table.c.y
+    )
+
+
+def pair_report(
+    uri: str,
+    *,
+    sector: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = 20,
+    timeout: float = 10.0,
+) -> pd.DataFrame:
+    """The pairs most often selected by screening (runs since ``since``), with the
+    pair-level performance of the model versions that traded them.
+
+    A pair is unordered (``pair`` names its legs alphabetically; a screen may report
+    either leg as ``y``). Columns: :data:`REPORT_COLUMNS`; ``f1``, ``auc`` and ``sharpe``
+    are means over the recorded trading periods, ``max_drawdown`` the worst (largest),
+    ``trades`` the total.
+    """
+    uri = absolute_sqlite_uri(uri)
+    ensure_pairs_schema(uri, timeout=timeout)
+    engine = make_engine(uri, timeout=timeout)
+    try:
+        with engine.connect() as connection:
+            schema = schema_for(connection.dialect.name)
+            s, p = screening_results(schema), model_performance(schema)
+            chosen = sa.case((s.c.selected, 1), else_=0)
+            # Either orientation of a pair counts: legs in alphabetical order.
+            s_a, s_b = _legs(s)
+            p_a, p_b = _legs(p)
+            screened = (
+                sa.select(
+                    s.c.sector,
+                    s_a.label("leg_a"),
+                    s_b.label("leg_b"),
+                    sa.func.sum(chosen).label("times_selected"),
+                    sa.func.count().label("times_tested"),
+                    sa.func.count(sa.distinct(s.c.run_id)).label("runs"),
+                    sa.func.min(s.c.p_value).label("best_pvalue"),
+                    sa.func.max(sa.case((s.c.selected, s.c.created_at))).label("last_selected"),
+                )
+                .group_by(s.c.sector, s_a, s_b)
+                .having(sa.func.sum(chosen) > 0)
+                .order_by(sa.desc("times_selected"), sa.asc("best_pvalue"), s_a, s_b)
+            )
+            performed = sa.select(
+                p.c.sector,
+                p_a.label("leg_a"),
+                p_b.label("leg_b"),
+                sa.func.count(sa.distinct(p.c.run_id)).label("model_versions"),
+                sa.func.avg(p.c.f1).label("f1"),
+                sa.func.avg(p.c.auc).label("auc"),
+                sa.func.avg(p.c.sharpe).label("sharpe"),
+                sa.func.max(p.c.max_drawdown).label("max_drawdown"),
+                sa.func.sum(p.c.trades).label("trades"),
+            ).group_by(p.c.sector, p_a, p_b)
+            if sector is not None:
+                screened = screened.where(s.c.sector == sector)
+                performed = performed.where(p.c.sector == sector)
+            if since is not None:
+                screened = screened.where(s.c.created_at >= since)
+                performed = performed.where(p.c.created_at >= since)
+            if limit is not None:
+                screened = screened.limit(limit)
+            top = pd.DataFrame(connection.execute(screened).mappings().all())
+            perf = pd.DataFrame(connection.execute(performed).mappings().all())
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"cannot read mlflow-pairs tables in {mask_uri(uri)}: {describe_db_error(exc)}"
+        ) from None
+    finally:
+        engine.dispose()
+    if top.empty:
+        return pd.DataFrame(columns=list(REPORT_COLUMNS))
+    keys = ["sector", "leg_a", "leg_b"]
+    if perf.empty:
+        perf = pd.DataFrame(columns=[*keys, *REPORT_COLUMNS[7:]])
+    report = top.merge(perf, on=keys, how="left")
+    report["pair"] = report["leg_a"] + "/" + report["leg_b"]
+    report["model_versions"] = report["model_versions"].fillna(0).astype(int)
+    return report[list(REPORT_COLUMNS)]

@@ -1,0 +1,115 @@
+"""``screen`` writes the project's tables with the same run id and numbers as what the run
+logged to MLflow, on SQLite and PostgreSQL; ``report pairs`` answers from them. (``train``'s
+rows are checked in test_train.py.)"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from mlflow_pairs.db import create_database
+from mlflow_pairs.db.records import read_table
+from tests.conftest import pairs_cli, write_config
+from tests.model.simulate import mean_reverting_pairs
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def tracking(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A tracking store that is a database: the embedded SQLite kind, and PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    uri = f"postgresql://postgres@127.0.0.1:5432/{request.getfixturevalue('database_name')}"
+    create_database(uri)
+    return uri
+
+
+def _config(home: Path, tracking: str, **extra: object) -> Path:
+    store = {"tracking_uri": tracking, "artifact_root": (home / "artifacts").as_uri()}
+    return write_config(home / "config.yaml", {"mlflow": store, **extra})
+
+
+def _artifact(client: MlflowClient, run_id: str, path: str, home: Path) -> pd.DataFrame:
+    return pd.read_csv(client.download_artifacts(run_id, path, str(home / "downloads")))
+
+
+def _tagged(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``frame`` with every column but ``keys`` renamed ``logged_*`` (merges stay plain)."""
+    return frame.rename(columns=lambda c: c if c in keys else f"logged_{c}")
+
+
+def _same(stored: pd.Series, logged: pd.Series) -> None:
+    np.testing.assert_allclose(
+        stored.astype(float).to_numpy(), logged.astype(float).to_numpy(), rtol=0, atol=0
+    )
+
+
+@pytest.mark.postgres
+def test_screen_rows_carry_the_run_id_and_the_logged_numbers(tracking: str, tmp_path: Path) -> None:
+    prices = mean_reverting_pairs(3, n_days=800, n_pairs=3)
+    prices.rename_axis("date").reset_index().to_csv(tmp_path / "prices.csv", index=False)
+    config = _config(tmp_path, tracking)
+    result = pairs_cli(
+        "--config", str(config), "screen", "--prices", "prices.csv", env=_env(), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    run_id = result.stdout.split("Logged run ")[1].split()[0]
+    assert "Wrote rows (15 to pairs_screening_results, 15 to pairs_variance_stability)" in (
+        result.stdout
+    )
+
+    client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
+    run = client.get_run(run_id)
+    logged = _artifact(client, run_id, "screening/screening.csv", tmp_path)
+    stored = read_table(tracking, "screening_results")
+    assert set(stored["run_id"]) == {run_id}
+    assert len(stored) == len(logged) == run.data.metrics["pairs_tested"] == 15
+    merged = stored.merge(_tagged(logged, ["y", "x"]), on=["y", "x"], validate="one_to_one")
+    assert len(merged) == 15
+    for ours, theirs in [
+        ("statistic", "adf_stat"),
+        ("p_value", "pvalue"),
+        ("q_value", "qvalue"),
+        ("half_life", "half_life"),
+        ("hurst", "hurst"),
+        ("crossings", "crossings"),
+        ("hedge_ratio", "hedge_ratio"),
+    ]:
+        _same(merged[ours], merged[f"logged_{theirs}"])
+    assert merged["selected"].tolist() == merged["logged_selected"].astype(bool).tolist()
+    assert int(merged["selected"].sum()) == run.data.metrics["pairs_selected"] > 0
+    assert {str(d) for d in stored["window_start"]} == {run.data.params["screening.start"]}
+    assert {str(d) for d in stored["window_end"]} == {run.data.params["screening.end"]}
+
+    stability = read_table(tracking, "variance_stability").merge(
+        _tagged(logged, ["y", "x"]), on=["y", "x"], validate="one_to_one"
+    )
+    assert len(stability) == 15
+    assert set(stability["run_id"]) == {run_id}
+    _same(stability["arch_lm_pvalue"], stability["logged_arch_lm_pvalue"])
+    _same(stability["ljung_box_pvalue"], stability["logged_ljung_box_pvalue"])
+    assert set(stability["arch_lags"]) == {int(run.data.params["screening.arch_lags"])}
+
+    report = pairs_cli(
+        "--config", str(config), "report", "pairs", "--format", "csv", env=_env(), cwd=tmp_path
+    )
+    assert report.returncode == 0, report.stderr
+    table = pd.read_csv(pd.io.common.StringIO(report.stdout))
+    chosen = logged[logged["selected"]]
+    expected = {"/".join(sorted((y, x))) for y, x in zip(chosen["y"], chosen["x"], strict=True)}
+    assert set(table["pair"]) == expected
+    assert (table["times_selected"] == 1).all()
+    assert (table["runs"] == 1).all()
+    none = pairs_cli(
+        "--config", str(config), "report", "pairs", "--since", "2999-01-01", env=_env(),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert "No pair has been selected by screening since 2999-01-01" in none.stdout
