@@ -294,11 +294,17 @@ def _input_prices(model_input: Any) -> pd.DataFrame:
 
     if not isinstance(model_input, pd.DataFrame):
         model_input = pd.DataFrame(model_input)
+    columns = model_input.columns
+    if "date" in columns and "symbol" not in columns and columns.is_unique:
+        dates = model_input["date"]
+        if pd.api.types.is_datetime64_any_dtype(dates):
+            # Wide with parsed dates: the serving hot path (the model picks its symbols).
+            return model_input.drop(columns="date").set_axis(pd.DatetimeIndex(dates), axis=0)
     table = model_input.dropna(axis=1, how="all")
     if "date" not in table.columns:
         raise ValueError("model input needs a 'date' column")
     if "symbol" not in table.columns and pd.api.types.is_datetime64_any_dtype(table["date"]):
-        return table.set_index("date")  # wide with parsed dates: the serving hot path
+        return table.set_index("date")
     return table_to_wide(table, "model input")
 
 

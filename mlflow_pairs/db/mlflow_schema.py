@@ -54,7 +54,8 @@ def ensure_mlflow_schema(uri: str, *, timeout: float = 10.0) -> None:
 
     MLflow creates them itself on first use, but its model-registry store does so without
     a lock, so two processes opening a fresh database at once can fail; doing it here
-    first, serialised, avoids that. A database with MLflow's tables is left to MLflow.
+    first, serialised, avoids that. A database with MLflow's tables (current or not) is
+    left to MLflow.
     """
     from mlflow.store.db import utils as db_utils
 
@@ -63,8 +64,9 @@ def ensure_mlflow_schema(uri: str, *, timeout: float = 10.0) -> None:
     uri = absolute_sqlite_uri(uri)
     engine = make_engine(uri, timeout=timeout)
     try:
-        if not _has_no_mlflow_tables(engine):
+        if db_utils._all_tables_exist(engine):
             return
+        # Decided under the lock: outside it, another process may be half-way through.
         with migration_lock(uri, timeout=timeout):
             if _has_no_mlflow_tables(engine):
                 db_utils._initialize_tables(engine)

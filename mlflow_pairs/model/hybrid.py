@@ -173,7 +173,7 @@ class GarchGruModel:
             garch = GarchPart(self.garch).fit(returns, part.name)
             garch.extend_state(part.spread(prices).diff())
             self.garch_parts_[part.name] = garch
-        all_rows = self._inputs(prices)["rows"]
+        all_rows = self._inputs(prices.index, prices[self.symbols].to_numpy(dtype=float))["rows"]
         frames = dict(zip(self.spread_parts_, all_rows, strict=True))
         train_rows = np.concatenate([rows[:n_train] for rows in frames.values()])
         self.scaler_ = _Scaler().fit(train_rows)
@@ -235,12 +235,12 @@ class GarchGruModel:
 
     # -- features ------------------------------------------------------------------------
 
-    def _inputs(self, prices: pd.DataFrame) -> dict[str, Any]:
+    def _inputs(self, index: pd.Index, values: np.ndarray) -> dict[str, Any]:
         """Spreads, z-scores, GARCH outputs (arrays of shape (n_dates, n_pairs)) and the
-        unscaled feature rows of every pair (shape (n_pairs, n_dates, n_features))."""
+        unscaled feature rows of every pair (shape (n_pairs, n_dates, n_features)), from
+        the prices ``values`` of :attr:`symbols` (in that order) on the dates ``index``."""
         parts = list(self.spread_parts_.values())
-        position = {symbol: i for i, symbol in enumerate(prices.columns)}
-        values = prices.to_numpy(dtype=float)
+        position = {symbol: i for i, symbol in enumerate(self.symbols)}
         y = values[:, [position[p.y] for p in parts]]
         x = values[:, [position[p.x] for p in parts]]
         beta = np.array([p.hedge_ratio for p in parts])
@@ -251,15 +251,16 @@ class GarchGruModel:
         sigma, vol_ratio, std_resid = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
         changes = np.full((n, k), np.nan)
         changes[1:] = np.diff(spread, axis=0)
+        dates = pd.DatetimeIndex(index).as_unit("ns").to_numpy()
         for j, part in enumerate(parts):
             garch = self.garch_parts_[part.name]
-            variance, resid, forecast = garch.filter(pd.Series(changes[:, j], index=prices.index))
+            variance, resid, forecast = garch.filter_values(dates, changes[:, j])
             sigma[:, j] = np.sqrt(forecast) / garch.scale_
             vol_ratio[:, j] = np.sqrt(forecast / garch.long_run_variance)
             std_resid[:, j] = resid / np.sqrt(variance)
         columns = [zscore, vol_ratio, std_resid]
         if self.features:
-            panel = PairPanel(pd.DatetimeIndex(prices.index), y, x, spread, beta, alpha)
+            panel = PairPanel(pd.DatetimeIndex(index), y, x, spread, beta, alpha)
             for feature in self.features:
                 computed = feature.compute_panel(panel)
                 columns.extend(np.asarray(computed[c], dtype=float) for c in feature.columns)
@@ -281,13 +282,14 @@ class GarchGruModel:
         window = self.config.window
         if len(rows) < window:
             return np.empty((0, window, rows.shape[1]), dtype=np.float32), np.empty(0, int)
+        if wanted is not None:  # a few end dates: gather those windows only
+            ends = np.unique(wanted[wanted >= window - 1])
+            bad = np.concatenate([[0], np.cumsum(~finite)])
+            ends = ends[bad[ends + 1] == bad[ends + 1 - window]]
+            gathered = rows[ends[:, None] + np.arange(1 - window, 1)]
+            return gathered.astype(np.float32), ends
         views = np.lib.stride_tricks.sliding_window_view(rows, window, axis=0)
         ok = np.lib.stride_tricks.sliding_window_view(finite, window).all(axis=1)
-        if wanted is not None:
-            chosen = np.zeros_like(ok)
-            starts = wanted[wanted >= window - 1] - (window - 1)
-            chosen[starts] = True
-            ok &= chosen
         ends = np.nonzero(ok)[0] + window - 1
         return np.ascontiguousarray(views[ok].transpose(0, 2, 1), dtype=np.float32), ends
 
@@ -313,45 +315,96 @@ class GarchGruModel:
         DataFrame with :data:`OUTPUT_COLUMNS`, one row per pair (and date).
         """
         rule = rule or SignalRule()
-        self._check_input(prices)
-        # Probabilities matter where an entry is possible and on the reported date; the GRU
-        # runs on those windows only.
-        inputs = self._inputs(prices)
+        values = self._clean_values(prices)
+        if values is None:
+            self._check_input(prices)  # raises, naming the problem
+            values = prices[self.symbols].to_numpy(dtype=float)
+        inputs = self._inputs(prices.index, values)
         n = len(prices)
         scale = threshold_scale(inputs["vol_ratio"], rule, n)
         distance = np.abs(inputs["zscore"])
         # An entry needs entry_z * k <= |z| < stop_z * k (k the day's volatility scale).
         possible = (distance >= rule.entry_z * scale) & (distance < rule.stop_z * scale)
+        # On a day with |z| <= exit_z * k every position is closed and none can open, so the
+        # position after it is flat whatever came before: for the latest date alone the
+        # signal path can start on the day after the last such day, exactly.
+        starts = np.zeros(len(self.spread_parts_), dtype=int)
+        if not all_dates:
+            flat = distance <= rule.exit_z * scale  # False where z is NaN
+            last_flat = n - 1 - np.argmax(flat[::-1], axis=0)
+            starts = np.where(flat.any(axis=0), last_flat + 1, 0)
+        # Probabilities matter where an entry is possible (from the start) and on the
+        # reported date; the GRU runs on those windows only.
         windows, ends = [], []
         for k in range(len(self.spread_parts_)):
             wanted = None
             if not all_dates:
-                wanted = np.r_[np.nonzero(possible[:, k])[0], n - 1]
+                candidates = np.nonzero(possible[starts[k] :, k])[0] + starts[k]
+                wanted = np.r_[candidates, n - 1]
             w, e = self._windows(inputs["rows"][k], wanted)
             windows.append(w)
             ends.append(e)
         probability = self.sequence_.predict_proba(np.concatenate(windows))
-        dates = pd.DatetimeIndex(prices.index).as_unit("ns")
-        rows = slice(None) if all_dates else slice(n - 1, None)
-        shown = len(dates[rows])
-        columns: dict[str, list[Any]] = {c: [] for c in OUTPUT_COLUMNS}
+        parts = list(self.spread_parts_.values())
+        n_pairs = len(parts)
+        prob = np.full((n, n_pairs), np.nan)
+        signal = np.zeros((n, n_pairs), dtype=np.int64)
         offset = 0
-        for k, (name, part) in enumerate(self.spread_parts_.items()):
-            prob = np.full(n, np.nan)
-            prob[ends[k]] = probability[offset : offset + len(ends[k])]
+        for k in range(n_pairs):
+            prob[ends[k], k] = probability[offset : offset + len(ends[k])]
             offset += len(ends[k])
-            signal = positions(inputs["zscore"][:, k], inputs["vol_ratio"][:, k], prob, rule)
-            weight_y, weight_x = leg_weights(signal.astype(float), part.hedge_ratio)
-            for column, value in (
-                ("pair", [name] * shown), ("y", [part.y] * shown), ("x", [part.x] * shown),
-                ("date", dates[rows]), ("hedge_ratio", np.full(shown, part.hedge_ratio)),
-                ("spread", inputs["spread"][rows, k]), ("zscore", inputs["zscore"][rows, k]),
-                ("garch_sigma", inputs["garch_sigma"][rows, k]),
-                ("reversion_probability", prob[rows]), ("signal", signal[rows].astype(np.int64)),
-                ("weight_y", weight_y[rows]), ("weight_x", weight_x[rows]),
-            ):  # fmt: skip
-                columns[column].append(value)
-        return pd.DataFrame({c: np.concatenate(v) for c, v in columns.items()})
+            start = min(int(starts[k]), n - 1)
+            signal[start:, k] = positions(
+                inputs["zscore"][start:, k], inputs["vol_ratio"][start:, k], prob[start:, k], rule
+            )
+        hedge = np.array([p.hedge_ratio for p in parts])
+        weight_y, weight_x = leg_weights(signal.astype(float), hedge)
+        rows = slice(None) if all_dates else slice(n - 1, None)
+        dates = pd.DatetimeIndex(prices.index).as_unit("ns")[rows]
+        shown = len(dates)
+
+        def by_pair(values: np.ndarray) -> np.ndarray:  # (dates, pairs) -> pair after pair
+            return np.ascontiguousarray(values[rows].T).reshape(-1)
+
+        return pd.DataFrame(
+            {
+                "pair": np.repeat(np.array([p.name for p in parts], dtype=object), shown),
+                "y": np.repeat(np.array([p.y for p in parts], dtype=object), shown),
+                "x": np.repeat(np.array([p.x for p in parts], dtype=object), shown),
+                "date": np.tile(dates.to_numpy(), n_pairs),
+                "hedge_ratio": np.repeat(hedge, shown),
+                "spread": by_pair(inputs["spread"]),
+                "zscore": by_pair(inputs["zscore"]),
+                "garch_sigma": by_pair(inputs["garch_sigma"]),
+                "reversion_probability": by_pair(prob),
+                "signal": by_pair(signal),
+                "weight_y": by_pair(weight_y),
+                "weight_x": by_pair(weight_x),
+            },
+            columns=list(OUTPUT_COLUMNS),
+        )
+
+    def _clean_values(self, prices: pd.DataFrame) -> np.ndarray | None:
+        """The prices of :attr:`symbols` when every check of :meth:`_check_input` passes
+        (the serving hot path, without building messages); ``None`` otherwise."""
+        index = prices.index
+        if not isinstance(index, pd.DatetimeIndex) or len(index) < self.min_history:
+            return None
+        if not (index.is_monotonic_increasing and index.is_unique) or index.hasnans:
+            return None
+        columns = prices.columns.get_indexer(self.symbols)
+        if (columns < 0).any() or not prices.columns.is_unique:
+            return None
+        dtypes = prices.dtypes.to_numpy()
+        if not all(pd.api.types.is_float_dtype(dtypes[c]) for c in columns):
+            return None
+        if all(pd.api.types.is_float_dtype(dtype) for dtype in dtypes):
+            values = prices.to_numpy(dtype=float)[:, columns]  # one block: no column loop
+        else:
+            values = prices.iloc[:, columns].to_numpy(dtype=float)
+        if not (np.isfinite(values).all() and (values > 0).all()):
+            return None
+        return values
 
     def _check_input(self, prices: pd.DataFrame) -> None:
         from mlflow_pairs.data.validation import (

@@ -105,6 +105,14 @@ class GarchPart:
         return self.params_.get("mu", 0.0)
 
     def _coefficients(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        cached = getattr(self, "_coefficient_cache", None)
+        if cached is not None and cached[0] is self.params_:
+            return cached[1]
+        coefficients = self._read_coefficients()
+        self._coefficient_cache = (self.params_, coefficients)
+        return coefficients
+
+    def _read_coefficients(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         spec = self.spec
         alpha = np.array([self.params_[f"alpha[{i}]"] for i in range(1, spec.p + 1)])
         gamma = np.array([self.params_[f"gamma[{i}]"] for i in range(1, spec.o + 1)])
@@ -145,12 +153,17 @@ class GarchPart:
         filter) when the dates overlap or continue the fitted ones; after a gap the start
         is approximate and its influence decays geometrically with the persistence.
         """
+        return self.filter_values(returns.index.to_numpy(), returns.to_numpy(dtype=float))
+
+    def filter_values(
+        self, dates: np.ndarray, changes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`filter` on plain arrays (``datetime64`` dates, float changes)."""
         from scipy.signal import lfilter, lfiltic
 
         omega, alpha, gamma, beta = self._coefficients()
         lags = max(len(alpha), len(gamma), len(beta), 1)
-        dates = returns.index.to_numpy()
-        values = returns.to_numpy(dtype=float) * self.scale_ - self.mu
+        values = changes * self.scale_ - self.mu
         state = self.state_
         anchor = int(np.searchsorted(state.dates, dates[0], side="right")) - 1
         if anchor >= 0:
@@ -161,25 +174,31 @@ class GarchPart:
             var_hist, res_hist = np.array([self.long_run_variance]), np.array([0.0])
         pad = lags - len(var_hist)
         if pad > 0:
-            var_hist = np.r_[np.full(pad, var_hist[0]), var_hist]
-            res_hist = np.r_[np.zeros(pad), res_hist]
+            var_hist = np.concatenate([np.full(pad, var_hist[0]), var_hist])
+            res_hist = np.concatenate([np.zeros(pad), res_hist])
         n = len(values)
         # e[k] is the residual at time k - lags + 1: history, then the new days.
-        e = np.r_[res_hist, values[1:]]
+        e = np.concatenate([res_hist, values[1:]])
         e2 = e * e
-        negative = e2 * (e < 0)
         # sigma^2_t = u_t + sum_k beta_k sigma^2_{t-k}, with u_t known from the residuals,
         # is a linear recursion: one IIR filter over t = 1..n (t = n is the forecast).
         u = np.full(n, omega)
         for i, a in enumerate(alpha, start=1):
             u += a * e2[lags - i : lags - i + n]
-        for j, g in enumerate(gamma, start=1):
-            u += g * negative[lags - j : lags - j + n]
-        denominator = np.r_[1.0, -beta]
-        initial = lfiltic([1.0], denominator, y=var_hist[::-1][: len(beta)])
+        if len(gamma):
+            negative = e2 * (e < 0)
+            for j, g in enumerate(gamma, start=1):
+                u += g * negative[lags - j : lags - j + n]
+        denominator = np.concatenate([[1.0], -beta])
+        if len(beta) == 1:  # GARCH(1,1): the filter's state is beta * sigma^2 of the day before
+            initial = np.array([beta[0] * var_hist[-1]])
+        else:
+            initial = lfiltic([1.0], denominator, y=var_hist[::-1][: len(beta)])
         forecast = lfilter([1.0], denominator, u, zi=initial)[0]
-        variance = np.r_[var_hist[-1], forecast[:-1]]
-        resid = np.r_[res_hist[-1], values[1:]]
+        variance = np.empty(n)
+        variance[0], variance[1:] = var_hist[-1], forecast[:-1]
+        resid = np.empty(n)
+        resid[0], resid[1:] = res_hist[-1], values[1:]
         return variance, resid, forecast
 
     def extend_state(self, returns: pd.Series) -> None:

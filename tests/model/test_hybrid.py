@@ -134,6 +134,31 @@ def test_output_contract(small_model: tuple[GarchGruModel, pd.DataFrame]) -> Non
     )
 
 
+def test_latest_date_alone_equals_the_last_row_of_all_dates(
+    small_model: tuple[GarchGruModel, pd.DataFrame],
+) -> None:
+    """The latest-date path starts the signal path after the last day that forces a flat
+    position and runs the GRU on fewer windows: it must give exactly the full path's row."""
+    model, prices = small_model
+    rules = [
+        SignalRule(),
+        SignalRule(min_probability=0.0),
+        SignalRule(entry_z=1.2, exit_z=0.1, stop_z=3.0, max_holding=60, min_probability=0.0),
+        SignalRule(entry_z=1.5, exit_z=0.4, stop_z=2.5, max_holding=5, min_probability=0.3),
+    ]
+    in_position = 0
+    for rule in rules:
+        for end in range(len(prices) - 60, len(prices) + 1, 3):
+            request = prices.iloc[end - 150 : end]
+            latest = model.predict(request, rule=rule)
+            full = model.predict(request, rule=rule, all_dates=True)
+            last = full[full["date"] == request.index[-1]].reset_index(drop=True)
+            pd.testing.assert_frame_equal(latest, last, check_exact=False, rtol=1e-6, atol=1e-7)
+            assert latest["signal"].tolist() == last["signal"].tolist()
+            in_position += int((latest["signal"] != 0).sum())
+    assert in_position >= 3  # the comparison covered open positions, not only flat days
+
+
 def test_changing_future_prices_leaves_past_outputs_unchanged(
     small_model: tuple[GarchGruModel, pd.DataFrame],
 ) -> None:
