@@ -69,7 +69,7 @@ def pairs(app: AppContext, sector: str | None, since: str | None, limit: int, fm
         click.echo(report.to_csv(index=False), nl=False)
         return
     if fmt == "json":
-        click.echo(report.to_json(orient="records", date_format="iso"))
+        click.echo(report.to_json(orient="records", date_format="iso", double_precision=15))
         return
     if report.empty:
         scope = f" in sector {sector}" if sector else ""

@@ -236,6 +236,9 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
     # Without its variable the ${VAR} template stays: it names the variable, not its value.
     with contextlib.suppress(ConfigError):
         data["mlflow"]["backend_store_uri"] = backend_store_uri(settings)
+    with contextlib.suppress(ConfigError):
+        # Expanding registers any password in it, so redact() masks it below.
+        _expand(settings.tables.uri, "tables.uri", settings.source, settings._environ)
     return json.loads(redact(json.dumps(data)))
 
 

@@ -95,6 +95,11 @@ class TablesSettings(_Section):
 
     uri: str = "auto"
 
+    @field_validator("uri", mode="before")
+    @classmethod
+    def _unquoted_off(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML reads a bare `off` as false
+
 
 class SectorSettings(_Section):
     """Which sectors the jobs run on (``active``) and which names are valid (``available``)."""

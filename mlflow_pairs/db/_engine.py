@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,14 @@ from sqlalchemy.engine import URL, make_url
 from mlflow_pairs.errors import DatabaseError
 from mlflow_pairs.secrets import mask_uri, redact
 
-__all__ = ["absolute_sqlite_uri", "backend_name", "describe_db_error", "make_engine", "parse_url"]
+__all__ = [
+    "absolute_sqlite_uri",
+    "backend_name",
+    "describe_db_error",
+    "make_engine",
+    "parse_url",
+    "using_engine",
+]
 
 
 def parse_url(uri: str) -> URL:
@@ -64,3 +73,18 @@ def describe_db_error(exc: BaseException) -> str:
     text = str(original).strip().splitlines()
     first = text[0] if text else type(original).__name__
     return redact(first.strip())
+
+
+@contextlib.contextmanager
+def using_engine(
+    uri: str, what: str, *, timeout: float = 5.0, autocommit: bool = False
+) -> Iterator[sqlalchemy.Engine]:
+    """An engine for ``uri``, disposed afterwards; a database error inside becomes
+    :class:`DatabaseError` reading ``"{what} {masked uri}: {reason}"``."""
+    engine = make_engine(uri, timeout=timeout, autocommit=autocommit)
+    try:
+        yield engine
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise DatabaseError(f"{what} {mask_uri(uri)}: {describe_db_error(exc)}") from None
+    finally:
+        engine.dispose()

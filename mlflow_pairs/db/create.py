@@ -6,7 +6,7 @@ from pathlib import Path
 
 import sqlalchemy
 
-from mlflow_pairs.db._engine import absolute_sqlite_uri, describe_db_error, make_engine, parse_url
+from mlflow_pairs.db._engine import absolute_sqlite_uri, parse_url, using_engine
 from mlflow_pairs.errors import DatabaseError
 from mlflow_pairs.secrets import mask_uri
 
@@ -39,21 +39,17 @@ def create_database(uri: str, *, timeout: float = 5.0) -> bool:
     if not name:
         raise DatabaseError(f"no database name in {mask_uri(uri)}")
     admin_uri = url.set(database=_MAINTENANCE_DB).render_as_string(hide_password=False)
-    engine = make_engine(admin_uri, timeout=timeout, autocommit=True)
-    try:
-        with engine.connect() as connection:
-            exists = connection.execute(
-                sqlalchemy.text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                {"name": name},
-            ).scalar()
-            if exists:
-                return False
-            quoted = connection.dialect.identifier_preparer.quote(name)
-            connection.execute(sqlalchemy.text(f"CREATE DATABASE {quoted}"))
-            return True
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise DatabaseError(
-            f"cannot create database {name!r} on {mask_uri(uri)}: {describe_db_error(exc)}"
-        ) from None
-    finally:
-        engine.dispose()
+    what = f"cannot create database {name!r} on"
+    with (
+        using_engine(admin_uri, what, timeout=timeout, autocommit=True) as engine,
+        engine.connect() as connection,
+    ):
+        exists = connection.execute(
+            sqlalchemy.text("SELECT 1 FROM pg_database WHERE datname = :name"),
+            {"name": name},
+        ).scalar()
+        if exists:
+            return False
+        quoted = connection.dialect.identifier_preparer.quote(name)
+        connection.execute(sqlalchemy.text(f"CREATE DATABASE {quoted}"))
+        return True

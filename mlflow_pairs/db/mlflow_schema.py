@@ -10,9 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy
 
-from mlflow_pairs.db._engine import absolute_sqlite_uri, describe_db_error, make_engine
-from mlflow_pairs.errors import DatabaseError
-from mlflow_pairs.secrets import mask_uri
+from mlflow_pairs.db._engine import absolute_sqlite_uri, using_engine
 
 __all__ = ["SchemaStatus", "ensure_mlflow_schema", "mlflow_schema_status", "upgrade_mlflow_schema"]
 
@@ -34,18 +32,11 @@ def upgrade_mlflow_schema(uri: str, *, timeout: float = 10.0) -> SchemaStatus:
     from mlflow.store.db import utils as db_utils
 
     uri = absolute_sqlite_uri(uri)
-    engine = make_engine(uri, timeout=timeout)
-    try:
+    with using_engine(uri, "cannot upgrade MLflow's schema in", timeout=timeout) as engine:
         if _has_no_mlflow_tables(engine):
             db_utils._initialize_tables(engine)
         else:
             db_utils._upgrade_db(engine)
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise DatabaseError(
-            f"cannot upgrade MLflow's schema in {mask_uri(uri)}: {describe_db_error(exc)}"
-        ) from None
-    finally:
-        engine.dispose()
     return mlflow_schema_status(uri, timeout=timeout)
 
 
@@ -62,20 +53,13 @@ def ensure_mlflow_schema(uri: str, *, timeout: float = 10.0) -> None:
     from mlflow_pairs.db._lock import migration_lock
 
     uri = absolute_sqlite_uri(uri)
-    engine = make_engine(uri, timeout=timeout)
-    try:
+    with using_engine(uri, "cannot create MLflow's schema in", timeout=timeout) as engine:
         if db_utils._all_tables_exist(engine):
             return
         # Decided under the lock: outside it, another process may be half-way through.
         with migration_lock(uri, timeout=timeout):
             if _has_no_mlflow_tables(engine):
                 db_utils._initialize_tables(engine)
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise DatabaseError(
-            f"cannot create MLflow's schema in {mask_uri(uri)}: {describe_db_error(exc)}"
-        ) from None
-    finally:
-        engine.dispose()
 
 
 def _has_no_mlflow_tables(engine: sqlalchemy.Engine) -> bool:
@@ -91,13 +75,7 @@ def mlflow_schema_status(uri: str, *, timeout: float = 5.0) -> SchemaStatus:
     """Read MLflow's ``alembic_version`` in the database of ``uri``."""
     from mlflow.store.db import utils as db_utils
 
-    engine = make_engine(absolute_sqlite_uri(uri), timeout=timeout)
-    try:
+    what = "cannot read MLflow's schema version in"
+    with using_engine(absolute_sqlite_uri(uri), what, timeout=timeout) as engine:
         current = db_utils._get_schema_version(engine)
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise DatabaseError(
-            f"cannot read MLflow's schema version in {mask_uri(uri)}: {describe_db_error(exc)}"
-        ) from None
-    finally:
-        engine.dispose()
     return SchemaStatus(current=current, head=db_utils._get_latest_schema_revision())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from mlflow_pairs.db._engine import absolute_sqlite_uri, describe_db_error, make_engine
+from mlflow_pairs.db._engine import absolute_sqlite_uri, using_engine
 from mlflow_pairs.db._lock import migration_lock
 from mlflow_pairs.db.tables import PREFIX, VERSION_TABLE, metadata, schema_for
 from mlflow_pairs.errors import DatabaseError
@@ -89,18 +89,13 @@ def _current(connection: sa.Connection) -> str | None:
 def _connection(uri: str, *, timeout: float, lock: bool) -> Iterator[sa.Connection]:
     """One transaction on ``uri``; with ``lock``, serialised against other migrators."""
     uri = absolute_sqlite_uri(uri)
-    engine = make_engine(uri, timeout=timeout)
-    try:
-        with contextlib.ExitStack() as stack:
-            if lock:
-                stack.enter_context(migration_lock(uri, timeout=timeout))
-            yield stack.enter_context(engine.begin())
-    except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(
-            f"mlflow-pairs tables in {mask_uri(uri)}: {describe_db_error(exc)}"
-        ) from None
-    finally:
-        engine.dispose()
+    with (
+        using_engine(uri, "mlflow-pairs tables in", timeout=timeout) as engine,
+        contextlib.ExitStack() as stack,
+    ):
+        if lock:
+            stack.enter_context(migration_lock(uri, timeout=timeout))
+        yield stack.enter_context(engine.begin())
 
 
 def _run(command: str, connection: sa.Connection, revision: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from mlflow_pairs.db._engine import absolute_sqlite_uri, describe_db_error, make_engine
+from mlflow_pairs.db._engine import absolute_sqlite_uri, using_engine
 from mlflow_pairs.db.pairs_schema import ensure_pairs_schema
 from mlflow_pairs.db.tables import (
     model_performance,
@@ -25,7 +25,6 @@ from mlflow_pairs.db.tables import (
     variance_stability,
 )
 from mlflow_pairs.errors import DatabaseError
-from mlflow_pairs.secrets import mask_uri
 
 __all__ = [
     "RecordCounts",
@@ -69,16 +68,23 @@ def _day(value: Any) -> date:
     return pd.Timestamp(value).date()
 
 
+def _window_keys(row: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """What identifies a screening row: run, sector, legs and window."""
+    return {
+        "run_id": run_id,
+        "sector": _value(row.get("sector")) or None,
+        "y": str(row["y"]),
+        "x": str(row["x"]),
+        "window_start": _day(row["window_start"]),
+        "window_end": _day(row["window_end"]),
+    }
+
+
 def screening_rows(table: pd.DataFrame, run_id: str) -> list[dict[str, Any]]:
     """One row per tested pair of a screening table with ``window_start``/``window_end``."""
     return [
         {
-            "run_id": run_id,
-            "sector": _value(row.get("sector")) or None,
-            "y": str(row["y"]),
-            "x": str(row["x"]),
-            "window_start": _day(row["window_start"]),
-            "window_end": _day(row["window_end"]),
+            **_window_keys(row, run_id),
             "hedge_ratio": _value(row["hedge_ratio"]),
             "statistic": _value(row["adf_stat"]),
             "p_value": _value(row["pvalue"]),
@@ -100,12 +106,7 @@ def stability_rows(
     """ARCH-LM and Ljung-Box p-values per pair and window of a screening table."""
     return [
         {
-            "run_id": run_id,
-            "sector": _value(row.get("sector")) or None,
-            "y": str(row["y"]),
-            "x": str(row["x"]),
-            "window_start": _day(row["window_start"]),
-            "window_end": _day(row["window_end"]),
+            **_window_keys(row, run_id),
             "arch_lm_pvalue": _value(row["arch_lm_pvalue"]),
             "arch_lags": arch_lags,
             "ljung_box_pvalue": _value(row["ljung_box_pvalue"]),
@@ -154,23 +155,16 @@ def _write(
     uri = absolute_sqlite_uri(uri)
     ensure_pairs_schema(uri, timeout=timeout)
     now = datetime.now(timezone.utc)
-    engine = make_engine(uri, timeout=timeout)
     counts: RecordCounts = {}
-    try:
-        with engine.begin() as connection:
-            schema = schema_for(connection.dialect.name)
-            for table_of, where, rows in writes:
-                table = table_of(schema)
-                connection.execute(table.delete().where(where(table)))
-                if rows:
-                    connection.execute(table.insert(), [{**r, "created_at": now} for r in rows])
-                counts[table.name] = len(rows)
-    except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(
-            f"cannot write mlflow-pairs tables in {mask_uri(uri)}: {describe_db_error(exc)}"
-        ) from None
-    finally:
-        engine.dispose()
+    what = "cannot write mlflow-pairs tables in"
+    with using_engine(uri, what, timeout=timeout) as engine, engine.begin() as connection:
+        schema = schema_for(connection.dialect.name)
+        for table_of, where, rows in writes:
+            table = table_of(schema)
+            connection.execute(table.delete().where(where(table)))
+            if rows:
+                connection.execute(table.insert(), [{**r, "created_at": now} for r in rows])
+            counts[table.name] = len(rows)
     return counts
 
 
@@ -236,21 +230,16 @@ def read_table(
     }
     if name not in tables:
         raise DatabaseError(f"no mlflow-pairs table {name!r} (tables: {', '.join(tables)})")
-    uri = absolute_sqlite_uri(uri)
-    engine = make_engine(uri, timeout=timeout)
-    try:
-        with engine.connect() as connection:
-            table = tables[name](schema_for(connection.dialect.name))
-            query = sa.select(table).order_by(table.c.id)
-            for column, value in (where or {}).items():
-                query = query.where(table.c[column] == value)
-            return pd.DataFrame(connection.execute(query).mappings().all())
-    except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(
-            f"cannot read mlflow-pairs tables in {mask_uri(uri)}: {describe_db_error(exc)}"
-        ) from None
-    finally:
-        engine.dispose()
+    what = "cannot read mlflow-pairs tables in"
+    with (
+        using_engine(absolute_sqlite_uri(uri), what, timeout=timeout) as engine,
+        engine.connect() as connection,
+    ):
+        table = tables[name](schema_for(connection.dialect.name))
+        query = sa.select(table).order_by(table.c.id)
+        for column, value in (where or {}).items():
+            query = query.where(table.c[column] == value)
+        return pd.DataFrame(connection.execute(query).mappings().all())
 
 
 def _legs(table: sa.Table) -> tuple[Any, Any]:
@@ -258,6 +247,52 @@ def _legs(table: sa.Table) -> tuple[Any, Any]:
     return sa.case((first, table.c.y), else_=table.c.x), sa.case(
         (first, table.c.x), else_=table.c.y
     )
+
+
+def _report_queries(
+    schema: str | None, *, sector: str | None, since: datetime | None, limit: int | None
+) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """Selection counts per unordered pair, and performance per unordered pair."""
+    s, p = screening_results(schema), model_performance(schema)
+    chosen = sa.case((s.c.selected, 1), else_=0)
+    # Either orientation of a pair counts: legs in alphabetical order.
+    s_a, s_b = _legs(s)
+    p_a, p_b = _legs(p)
+    screened = (
+        sa.select(
+            s.c.sector,
+            s_a.label("leg_a"),
+            s_b.label("leg_b"),
+            sa.func.sum(chosen).label("times_selected"),
+            sa.func.count().label("times_tested"),
+            sa.func.count(sa.distinct(s.c.run_id)).label("runs"),
+            sa.func.min(s.c.p_value).label("best_pvalue"),
+            sa.func.max(sa.case((s.c.selected, s.c.created_at))).label("last_selected"),
+        )
+        .group_by(s.c.sector, s_a, s_b)
+        .having(sa.func.sum(chosen) > 0)
+        .order_by(sa.desc("times_selected"), sa.asc("best_pvalue"), s_a, s_b)
+    )
+    performed = sa.select(
+        p.c.sector,
+        p_a.label("leg_a"),
+        p_b.label("leg_b"),
+        sa.func.count(sa.distinct(p.c.run_id)).label("model_versions"),
+        sa.func.avg(p.c.f1).label("f1"),
+        sa.func.avg(p.c.auc).label("auc"),
+        sa.func.avg(p.c.sharpe).label("sharpe"),
+        sa.func.max(p.c.max_drawdown).label("max_drawdown"),
+        sa.func.sum(p.c.trades).label("trades"),
+    ).group_by(p.c.sector, p_a, p_b)
+    if sector is not None:
+        screened = screened.where(s.c.sector == sector)
+        performed = performed.where(p.c.sector == sector)
+    if since is not None:
+        screened = screened.where(s.c.created_at >= since)
+        performed = performed.where(p.c.created_at >= since)
+    if limit is not None:
+        screened = screened.limit(limit)
+    return screened, performed
 
 
 def pair_report(
@@ -278,57 +313,16 @@ def pair_report(
     """
     uri = absolute_sqlite_uri(uri)
     ensure_pairs_schema(uri, timeout=timeout)
-    engine = make_engine(uri, timeout=timeout)
-    try:
-        with engine.connect() as connection:
-            schema = schema_for(connection.dialect.name)
-            s, p = screening_results(schema), model_performance(schema)
-            chosen = sa.case((s.c.selected, 1), else_=0)
-            # Either orientation of a pair counts: legs in alphabetical order.
-            s_a, s_b = _legs(s)
-            p_a, p_b = _legs(p)
-            screened = (
-                sa.select(
-                    s.c.sector,
-                    s_a.label("leg_a"),
-                    s_b.label("leg_b"),
-                    sa.func.sum(chosen).label("times_selected"),
-                    sa.func.count().label("times_tested"),
-                    sa.func.count(sa.distinct(s.c.run_id)).label("runs"),
-                    sa.func.min(s.c.p_value).label("best_pvalue"),
-                    sa.func.max(sa.case((s.c.selected, s.c.created_at))).label("last_selected"),
-                )
-                .group_by(s.c.sector, s_a, s_b)
-                .having(sa.func.sum(chosen) > 0)
-                .order_by(sa.desc("times_selected"), sa.asc("best_pvalue"), s_a, s_b)
-            )
-            performed = sa.select(
-                p.c.sector,
-                p_a.label("leg_a"),
-                p_b.label("leg_b"),
-                sa.func.count(sa.distinct(p.c.run_id)).label("model_versions"),
-                sa.func.avg(p.c.f1).label("f1"),
-                sa.func.avg(p.c.auc).label("auc"),
-                sa.func.avg(p.c.sharpe).label("sharpe"),
-                sa.func.max(p.c.max_drawdown).label("max_drawdown"),
-                sa.func.sum(p.c.trades).label("trades"),
-            ).group_by(p.c.sector, p_a, p_b)
-            if sector is not None:
-                screened = screened.where(s.c.sector == sector)
-                performed = performed.where(p.c.sector == sector)
-            if since is not None:
-                screened = screened.where(s.c.created_at >= since)
-                performed = performed.where(p.c.created_at >= since)
-            if limit is not None:
-                screened = screened.limit(limit)
-            top = pd.DataFrame(connection.execute(screened).mappings().all())
-            perf = pd.DataFrame(connection.execute(performed).mappings().all())
-    except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(
-            f"cannot read mlflow-pairs tables in {mask_uri(uri)}: {describe_db_error(exc)}"
-        ) from None
-    finally:
-        engine.dispose()
+    what = "cannot read mlflow-pairs tables in"
+    with (
+        using_engine(uri, what, timeout=timeout) as engine,
+        engine.connect() as connection,
+    ):
+        screened, performed = _report_queries(
+            schema_for(connection.dialect.name), sector=sector, since=since, limit=limit
+        )
+        top = pd.DataFrame(connection.execute(screened).mappings().all())
+        perf = pd.DataFrame(connection.execute(performed).mappings().all())
     if top.empty:
         return pd.DataFrame(columns=list(REPORT_COLUMNS))
     keys = ["sector", "leg_a", "leg_b"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -301,6 +302,63 @@ def test_train_rows_carry_the_run_id_and_the_logged_numbers(trained: dict) -> No
     assert trains
     for version in trains:
         _check_train_rows(uri, version.run_id, version.version, trained["home"])
+
+
+def test_report_pairs_agrees_with_the_runs_artifacts(trained: dict) -> None:
+    """`report pairs` recomputed with pandas from what every train run logged."""
+    connection = trained["connection"]
+    client = connection.client
+    experiment = client.get_experiment_by_name("pairs_trading")
+    runs = client.search_runs(
+        [experiment.experiment_id], "tags.mlflow_pairs.job = 'train'", max_results=100
+    )
+    screening = pd.concat(
+        [
+            _artifact(client, r.info.run_id, "backtest/screening.csv", trained["home"]).assign(
+                run_id=r.info.run_id
+            )
+            for r in runs
+        ]
+    )
+    legs = zip(screening["y"], screening["x"], strict=True)
+    screening["key"] = ["/".join(sorted(pair)) for pair in legs]
+    chosen = screening[screening["selected"]]
+    assert not chosen.empty
+    performance = pd.concat(
+        [
+            _artifact(client, r.info.run_id, "backtest/pair_performance.csv", trained["home"])
+            .query("variant == 'garch_gru'")
+            .assign(run_id=r.info.run_id)
+            for r in runs
+        ]
+    )
+    performance["key"] = ["/".join(sorted(p.split("/"))) for p in performance["pair"]]
+
+    result = pairs_cli(
+        "--config", str(trained["config"]), "report", "pairs", "--limit", "100",
+        "--format", "json", env=_env(), cwd=trained["home"],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = pd.read_json(io.StringIO(result.stdout))
+    assert set(report["pair"]) == set(chosen["key"])
+    for row in report.itertuples():
+        tested = screening[screening["key"] == row.pair]
+        assert row.times_selected == int(tested["selected"].sum())
+        assert row.times_tested == len(tested)
+        assert row.runs == tested["run_id"].nunique()
+        assert row.best_pvalue == pytest.approx(tested["pvalue"].min(), rel=1e-12)
+        traded = performance[performance["key"] == row.pair]
+        assert row.model_versions == traded["run_id"].nunique()
+        if len(traded):
+            assert row.sharpe == pytest.approx(traded["sharpe"].mean(), rel=1e-9)
+            assert row.trades == traded["trades"].sum()
+    by_count = report["times_selected"].tolist()
+    assert by_count == sorted(by_count, reverse=True)
+    table = pairs_cli(
+        "--config", str(trained["config"]), "report", "pairs", "--sector", "energy",
+        env=_env(), cwd=trained["home"],
+    )  # fmt: skip
+    assert "No pair has been selected by screening in sector energy" in table.stdout
 
 
 @pytest.mark.postgres

@@ -179,3 +179,26 @@ def test_masked_settings_and_hash_hide_the_password(clean_env: Path) -> None:
     assert config_hash(settings) == config_hash(other)
     changed = load_settings(environ={"MLFLOW_DB_PASSWORD": secret, "MLFLOW_TRACKING_URI": "x"})
     assert config_hash(changed) != config_hash(settings)
+
+
+def test_tables_uri_auto_off_and_explicit(clean_env: Path) -> None:
+    from mlflow_pairs.config import tables_uri
+
+    embedded = load_settings(environ={})
+    assert tables_uri(embedded) == f"sqlite:///{clean_env / 'mlruns' / 'mlflow.db'}"
+    # Tracking through a server: the server's database, whose password must be set.
+    served = load_settings(environ={"MLFLOW_TRACKING_URI": "http://localhost:5000"})
+    with pytest.raises(ConfigError, match="MLFLOW_DB_PASSWORD"):
+        tables_uri(served)
+    served = load_settings(
+        environ={"MLFLOW_TRACKING_URI": "http://localhost:5000", "MLFLOW_DB_PASSWORD": "pw-x1"}
+    )
+    assert tables_uri(served) == "postgresql://postgres:pw-x1@localhost/mlflow_db"
+    path = clean_env / "tables.yaml"
+    path.write_text("tables:\n  uri: off\n")
+    assert tables_uri(load_settings(path, environ={})) is None
+    secret = "tables-S3cret-pw"
+    path.write_text("tables:\n  uri: postgresql://u:${TABLES_PW}@db/pairs\n")
+    explicit = load_settings(path, environ={"TABLES_PW": secret})
+    assert tables_uri(explicit) == f"postgresql://u:{secret}@db/pairs"
+    assert secret not in repr(masked_settings(explicit))
