@@ -206,9 +206,18 @@ class MlflowConnection:
         client = self.client
         experiment = client.get_experiment_by_name(self.experiment_name)
         if experiment is None:
-            experiment_id = client.create_experiment(
-                self.experiment_name, artifact_location=self.artifact_location()
-            )
+            from mlflow.exceptions import MlflowException
+
+            try:
+                experiment_id = client.create_experiment(
+                    self.experiment_name, artifact_location=self.artifact_location()
+                )
+            except MlflowException as exc:
+                # Another process created it between our lookup and our create.
+                experiment = client.get_experiment_by_name(self.experiment_name)
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS" or experiment is None:
+                    raise
+                return experiment
             logger.info("created experiment %s (%s)", self.experiment_name, experiment_id)
             return client.get_experiment(experiment_id)
         if experiment.lifecycle_stage == "deleted":

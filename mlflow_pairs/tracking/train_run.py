@@ -218,14 +218,15 @@ def register_and_promote(
             }
         except (KeyError, ValueError):
             champion_metrics = None
-    flavor.log_model(
+    info = flavor.log_model(
         model,
         name="model",
         registered_model_name=name,
         input_example=flavor.input_example(model, panel.prices),
         data_hash=panel.content_hash,
     )
-    version = connection.list_versions(name)[0]
+    # This run's version, not the newest: another run may register one meanwhile.
+    version = connection.client.get_model_version(name, str(info.registered_model_version))
     for key, value in candidate.items():
         connection.client.set_model_version_tag(
             name, version.version, f"{TAG_PREFIX}{key}", f"{value:.6g}"

@@ -362,10 +362,18 @@ def test_report_pairs_agrees_with_the_runs_artifacts(trained: dict) -> None:
 
 
 @pytest.mark.postgres
-def test_two_trains_at_once_on_postgres_keep_all_rows(database_name: str, tmp_path: Path) -> None:
-    """Two processes train into one fresh PostgreSQL store at the same time: both create
-    (or find) the schemas, register distinct versions and keep all their rows."""
-    tracking = f"postgresql://postgres@127.0.0.1:5432/{database_name}"
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_two_trains_at_once_keep_all_rows(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Two processes train into one fresh store at the same time: both create (or find)
+    the schemas, register distinct versions and keep all their rows."""
+    if kind == "sqlite":
+        tracking = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    else:
+        tracking = (
+            f"postgresql://postgres@127.0.0.1:5432/{request.getfixturevalue('database_name')}"
+        )
     create_database(tracking)
     store = {"tracking_uri": tracking, "artifact_root": (tmp_path / "artifacts").as_uri()}
     config = write_config(tmp_path / "config.yaml", {**SMALL, "mlflow": store})
