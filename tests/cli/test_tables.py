@@ -113,3 +113,41 @@ def test_screen_rows_carry_the_run_id_and_the_logged_numbers(tracking: str, tmp_
         cwd=tmp_path,
     )  # fmt: skip
     assert "No pair has been selected by screening since 2999-01-01" in none.stdout
+
+
+def test_tables_behind_head_are_reported_not_touched(tmp_path: Path) -> None:
+    """A store whose tables are at an older revision: `screen` keeps its MLflow run and
+    warns once, `doctor` fails naming the revisions, `db upgrade --uri` mends it."""
+    from mlflow_pairs.db import downgrade_pairs_schema, upgrade_pairs_schema
+
+    tracking = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    upgrade_pairs_schema(tracking)
+    downgrade_pairs_schema(tracking, "pairs_0001")
+    config = _config(tmp_path, tracking)
+    prices = mean_reverting_pairs(4, n_days=600, n_pairs=2)
+    prices.rename_axis("date").reset_index().to_csv(tmp_path / "prices.csv", index=False)
+
+    screened = pairs_cli(
+        "--config", str(config), "screen", "--prices", "prices.csv", env=_env(), cwd=tmp_path
+    )
+    assert screened.returncode == 0, screened.stderr
+    assert "Logged run" in screened.stdout
+    assert "Warning: rows not written to the mlflow-pairs tables" in screened.stderr
+    assert "at revision pairs_0001, this version needs pairs_0002" in screened.stderr
+    assert "mlflow-pairs db upgrade" in screened.stderr
+    assert len(read_table(tracking, "screening_results")) == 0
+
+    doctor = pairs_cli("--config", str(config), "doctor", env=_env(), cwd=tmp_path)
+    assert doctor.returncode == 1
+    line = next(x for x in doctor.stdout.splitlines() if " tables " in x)
+    assert line.startswith("[FAIL] tables")
+    assert "at pairs_0001, expected pairs_0002 (run `mlflow-pairs db upgrade`)" in line
+
+    mended = pairs_cli(
+        "--config", str(config), "db", "upgrade", "--only", "pairs", "--uri", tracking,
+        env=_env(), cwd=tmp_path,
+    )  # fmt: skip
+    assert mended.returncode == 0, mended.stderr
+    doctor = pairs_cli("--config", str(config), "doctor", env=_env(), cwd=tmp_path)
+    assert doctor.returncode == 0, doctor.stdout
+    assert "tables    mlflow-pairs tables at head pairs_0002" in doctor.stdout
