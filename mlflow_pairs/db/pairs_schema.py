@@ -161,13 +161,16 @@ def check_pairs_schema(uri: str, *, timeout: float = 10.0) -> None:
             raise DatabaseError(f"mlflow-pairs tables differ from the models: {exc}") from None
 
 
-def ensure_pairs_schema(uri: str, *, timeout: float = 10.0) -> PairsSchemaStatus:
-    """Create our tables in a database that has none of them (as MLflow does for its own);
-    a database at an older revision is left for ``mlflow-pairs db upgrade``."""
+def ensure_pairs_schema(
+    uri: str, *, create: bool = True, timeout: float = 10.0
+) -> PairsSchemaStatus:
+    """Create our tables in a database that has none of them (as MLflow does for its own;
+    with ``create=False`` such a database is returned as it is, ``current`` None). A
+    database at an older revision is an error: it is left for ``mlflow-pairs db upgrade``."""
     status = pairs_schema_status(uri, timeout=timeout)
-    if status.current is None:
+    if status.current is None and create:
         status = upgrade_pairs_schema(uri, timeout=timeout)
-    if not status.is_current:
+    if status.current is not None and not status.is_current:
         raise DatabaseError(
             f"mlflow-pairs tables in {mask_uri(uri)} are at revision {status.current}, this "
             f"version needs {status.head}: run `mlflow-pairs db upgrade`"

@@ -312,7 +312,8 @@ def pair_report(
     ``trades`` the total.
     """
     uri = absolute_sqlite_uri(uri)
-    ensure_pairs_schema(uri, timeout=timeout)
+    if ensure_pairs_schema(uri, create=False, timeout=timeout).current is None:
+        return pd.DataFrame(columns=list(REPORT_COLUMNS))  # nothing written yet
     what = "cannot read mlflow-pairs tables in"
     with (
         using_engine(uri, what, timeout=timeout) as engine,

@@ -46,6 +46,21 @@ def _tagged(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return frame.rename(columns=lambda c: c if c in keys else f"logged_{c}")
 
 
+def _same_screening(merged: pd.DataFrame) -> None:
+    """Stored screening rows against the logged table's (``logged_*``) columns."""
+    for ours, theirs in [
+        ("statistic", "adf_stat"),
+        ("p_value", "pvalue"),
+        ("q_value", "qvalue"),
+        ("half_life", "half_life"),
+        ("hurst", "hurst"),
+        ("crossings", "crossings"),
+        ("hedge_ratio", "hedge_ratio"),
+    ]:
+        _same(merged[ours], merged[f"logged_{theirs}"])
+    assert merged["selected"].tolist() == merged["logged_selected"].astype(bool).tolist()
+
+
 def _same(stored: pd.Series, logged: pd.Series) -> None:
     np.testing.assert_allclose(
         stored.astype(float).to_numpy(), logged.astype(float).to_numpy(), rtol=0, atol=0
@@ -74,17 +89,7 @@ def test_screen_rows_carry_the_run_id_and_the_logged_numbers(tracking: str, tmp_
     assert len(stored) == len(logged) == run.data.metrics["pairs_tested"] == 15
     merged = stored.merge(_tagged(logged, ["y", "x"]), on=["y", "x"], validate="one_to_one")
     assert len(merged) == 15
-    for ours, theirs in [
-        ("statistic", "adf_stat"),
-        ("p_value", "pvalue"),
-        ("q_value", "qvalue"),
-        ("half_life", "half_life"),
-        ("hurst", "hurst"),
-        ("crossings", "crossings"),
-        ("hedge_ratio", "hedge_ratio"),
-    ]:
-        _same(merged[ours], merged[f"logged_{theirs}"])
-    assert merged["selected"].tolist() == merged["logged_selected"].astype(bool).tolist()
+    _same_screening(merged)
     assert int(merged["selected"].sum()) == run.data.metrics["pairs_selected"] > 0
     assert {str(d) for d in stored["window_start"]} == {run.data.params["screening.start"]}
     assert {str(d) for d in stored["window_end"]} == {run.data.params["screening.end"]}

@@ -18,7 +18,7 @@ from mlflow_pairs.data import load_panel
 from mlflow_pairs.db import create_database
 from mlflow_pairs.db.records import read_table
 from mlflow_pairs.tracking import MlflowConnection
-from tests.cli.test_tables import _artifact, _same, _tagged
+from tests.cli.test_tables import _artifact, _same, _same_screening, _tagged
 from tests.conftest import pairs_cli, write_config
 
 SMALL = {
@@ -260,16 +260,7 @@ def _check_train_rows(tracking: str, run_id: str, version: str, home: Path) -> N
     keys = ["y", "x", "formation_start", "formation_end"]
     merged = stored.merge(_tagged(screening, keys), on=keys, validate="one_to_one")
     assert len(merged) == len(screening)
-    for ours, theirs in [
-        ("statistic", "adf_stat"),
-        ("p_value", "pvalue"),
-        ("q_value", "qvalue"),
-        ("half_life", "half_life"),
-        ("hurst", "hurst"),
-        ("crossings", "crossings"),
-    ]:
-        _same(merged[ours], merged[f"logged_{theirs}"])
-    assert merged["selected"].tolist() == merged["logged_selected"].astype(bool).tolist()
+    _same_screening(merged)
 
     pairs = _artifact(client, run_id, "backtest/pair_performance.csv", home)
     pairs = pairs[pairs["variant"] == "garch_gru"]

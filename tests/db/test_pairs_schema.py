@@ -30,7 +30,12 @@ from mlflow_pairs.db import (
     upgrade_pairs_schema,
 )
 from mlflow_pairs.db.pairs_schema import check_pairs_schema
-from mlflow_pairs.db.records import read_table, record_performance, record_screening
+from mlflow_pairs.db.records import (
+    pair_report,
+    read_table,
+    record_performance,
+    record_screening,
+)
 from mlflow_pairs.db.tables import SCHEMA, VERSION_TABLE
 from mlflow_pairs.errors import DatabaseError
 from tests.conftest import free_port, pairs_cli, write_config
@@ -291,6 +296,8 @@ def test_unknown_revision_names_it_and_the_known_ones(store: str) -> None:
 
 @pytest.mark.postgres
 def test_rows_round_trip_with_nulls_and_rewrite(store: str) -> None:
+    assert pair_report(store).empty  # reading a database without our tables creates none
+    assert pairs_schema_status(store).current is None
     table = _screening_table()
     counts = record_screening(store, "run1", table, arch_lags=5, ljung_box_lags=10)
     assert counts == {"pairs_screening_results": 2, "pairs_variance_stability": 2}
