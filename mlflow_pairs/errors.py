@@ -36,3 +36,9 @@ class DatabaseError(MlflowPairsError):
 
 class ServerError(MlflowPairsError):
     """The MLflow tracking server could not be started or did not become healthy."""
+
+
+class UsageError(MlflowPairsError):
+    """A request the command refuses as it stands (e.g. promoting an exploratory model)."""
+
+    exit_code = 2

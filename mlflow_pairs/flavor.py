@@ -67,9 +67,10 @@ def _plugin_distributions(model: GarchGruModel | None) -> list[str]:
     """Distributions of the plugins whose features the model uses (built-ins excluded)."""
     if model is None:
         return []
-    from mlflow_pairs.plugins import feature_distributions
+    from mlflow_pairs.plugins import feature_distributions, part_distributions
 
-    return feature_distributions([f.name for f in model.features])
+    parts = part_distributions({"hedge": model.hedge.part, "volatility": model.garch.part})
+    return list(dict.fromkeys([*feature_distributions([f.name for f in model.features]), *parts]))
 
 
 def get_default_pip_requirements(model: GarchGruModel | None = None) -> list[str]:
@@ -253,7 +254,25 @@ def load_model(model_uri: str, dst_path: str | None = None) -> GarchGruModel:
 
     local = private._download_artifact_from_uri(artifact_uri=model_uri, output_path=dst_path)
     conf = private._get_flavor_configuration(model_path=local, flavor_name=FLAVOR_NAME)
-    return GarchGruModel.load(Path(local) / conf.get("data", _DATA_SUBPATH))
+    return _load_native(Path(local) / conf.get("data", _DATA_SUBPATH))
+
+
+def _load_native(path: str | Path) -> GarchGruModel:
+    """The model in ``path`` with its features and parts resolved from the installed
+    plugins (the model code itself never looks at the registry)."""
+    import json
+
+    from mlflow_pairs.plugins import get_features, get_model_parts
+
+    names = json.loads((Path(path) / "model.json").read_text("utf-8")).get("features", [])
+    registered = get_features()
+    unknown = [n for n in names if n not in registered]
+    if unknown:
+        raise ValueError(
+            f"the model uses feature(s) {', '.join(unknown)}, which no installed plugin "
+            "registers; install the sector plugin it was trained with"
+        )
+    return GarchGruModel.load(path, [registered[n] for n in names], get_model_parts())
 
 
 def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> _GarchGruWrapper:
@@ -262,7 +281,7 @@ def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> _Garc
 
     # Serving shares few cores with other processes: one intra-op thread by default.
     torch.set_num_threads(int(os.environ.get("MLFLOW_PAIRS_TORCH_THREADS", "1")))
-    return _GarchGruWrapper(GarchGruModel.load(path))
+    return _GarchGruWrapper(_load_native(path))
 
 
 class _GarchGruWrapper:

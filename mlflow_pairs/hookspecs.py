@@ -77,6 +77,43 @@ def register_features(register: Callable[[Feature], None]) -> None:
 
 
 @hookspec
+def register_hedge_parts(register: Callable[[type], None]) -> None:
+    """Register hedge parts: how a pair's hedge ratio and intercept move over time.
+
+    Called when a model is built (``train``) or loaded (the ``garch_gru`` flavor), after
+    plugins are loaded. ``hedge.part`` in the configuration names the part to use.
+
+    Parameters
+    ----------
+    register : callable
+        Call ``register(cls)`` with a class implementing
+        :class:`~mlflow_pairs.model.HedgePart`: a ``name`` class attribute unique across
+        plugins, ``__init__(spec: HedgeSpec)``, ``fit``, ``filter`` (causal: the hedge on
+        each date from data before it), ``to_dict`` and a ``from_dict`` classmethod. The
+        built-ins ``static`` and ``kalman`` register through this hook.
+    """
+
+
+@hookspec
+def register_volatility_parts(register: Callable[[type], None]) -> None:
+    """Register volatility parts: conditional volatility of a pair's spread changes.
+
+    Called when a model is built (``train``) or loaded (the ``garch_gru`` flavor), after
+    plugins are loaded. ``garch.part`` in the configuration names the part to use.
+
+    Parameters
+    ----------
+    register : callable
+        Call ``register(cls)`` with a class implementing
+        :class:`~mlflow_pairs.model.VolatilityPart`: a ``name`` class attribute unique
+        across plugins, ``__init__(spec: GarchSpec)``, ``fit``, ``extend_state``,
+        ``filter_values``, ``long_run_variance``, ``scale_``, ``to_dict`` and a
+        ``from_dict`` classmethod. The built-ins ``garch`` (GJR with ``o > 0``) and
+        ``egarch`` register through this hook.
+    """
+
+
+@hookspec
 def register_commands(cli: click.Group) -> None:
     """Add commands to the ``mlflow-pairs`` command line.
 

@@ -31,12 +31,14 @@ __all__ = [
     "feature_distributions",
     "features_for_sector",
     "get_features",
+    "get_model_parts",
     "get_price_source",
     "get_price_sources",
     "get_universe",
     "get_universes",
     "list_plugins",
     "load_plugins",
+    "part_distributions",
     "plugin_failures",
     "pm",
     "register_commands",
@@ -50,7 +52,14 @@ DEFAULT_PLUGINS = (
     "mlflow_pairs.default_plugins.sample",
     "mlflow_pairs.default_plugins.files",
     "mlflow_pairs.default_plugins.features",
+    "mlflow_pairs.default_plugins.parts",
 )
+
+#: What each kind of model part must provide (checked when a plugin registers one).
+_PART_METHODS = {
+    "hedge": ("fit", "filter", "to_dict", "from_dict"),
+    "volatility": ("fit", "extend_state", "filter_values", "to_dict", "from_dict"),
+}
 
 pm = pluggy.PluginManager("mlflow_pairs")
 pm.add_hookspecs(hookspecs)
@@ -247,6 +256,35 @@ def feature_distributions(names: list[str]) -> list[str]:
         for name in names
         if owners.get(name) not in (None, *DEFAULT_PLUGINS) and owners[name] in _distributions
     ]
+    return list(dict.fromkeys(dists))
+
+
+def _collect_parts(kind: str) -> list[tuple[str, Any, str]]:
+    def name_of(cls: Any) -> str:
+        missing = [m for m in _PART_METHODS[kind] if not callable(getattr(cls, m, None))]
+        if not isinstance(getattr(cls, "name", None), str) or missing:
+            raise TypeError(
+                f"{kind} part {getattr(cls, '__name__', cls)!r} lacks a str 'name' or "
+                f"method(s) {', '.join(missing) or '-'}"
+            )
+        return str(cls.name)
+
+    return _collect(f"register_{kind}_parts", f"{kind} part", type, name_of)
+
+
+def get_model_parts() -> dict[str, dict[str, Any]]:
+    """Registered model parts: ``{"hedge": {name: class}, "volatility": {name: class}}``."""
+    return {kind: {name: cls for name, cls, _ in _collect_parts(kind)} for kind in _PART_METHODS}
+
+
+def part_distributions(names: dict[str, str]) -> list[str]:
+    """Installed distributions (not mlflow-pairs itself) providing the named parts
+    (``{kind: name}``)."""
+    dists = []
+    for kind, name in names.items():
+        for registered, _, plugin in _collect_parts(kind):
+            if registered == name and plugin not in DEFAULT_PLUGINS and plugin in _distributions:
+                dists.append(_distributions[plugin][0])
     return list(dict.fromkeys(dists))
 
 

@@ -1,7 +1,9 @@
-"""Champion/challenger promotion gates (pure): absolute minimums and improvements."""
+"""Champion/challenger promotion gates (pure): evidence, absolute minimums, the lift over
+the plain baseline, and improvements over the champion."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,12 +28,20 @@ def decide_promotion(
     challenger: Mapping[str, float],
     champion: Mapping[str, float] | None,
     thresholds: PerformanceThresholds,
+    evidence: str = "tested",
 ) -> PromotionDecision:
-    """Apply the gates to ``challenger`` metrics (``f1``, ``sharpe``, ``max_drawdown``).
+    """Apply the gates to ``challenger`` metrics, measured on data after the model's
+    training end: ``f1`` (with ``f1_constant``, the constant predictor's, shown beside
+    it), ``sharpe``, ``max_drawdown`` and ``auc_lift_lower`` (the lower bound of the
+    bootstrap interval of the GRU's AUC lift over the ``|z|`` baseline).
 
-    The challenger needs F1 and Sharpe at least the configured minimums and, when there is
-    a champion, an F1 and a Sharpe higher by the configured improvements and a maximum
-    drawdown lower by the configured improvement. Every gate is reported, passed or not.
+    ``evidence`` is ``tested`` when the model's pairs passed screening; a ``fallback`` or
+    ``exploratory`` model (untested pairs) is never promoted. Otherwise the challenger
+    needs F1 and Sharpe at least the configured minimums, a lift whose lower bound is
+    above the configured minimum, and, when there is a champion, an F1 and a Sharpe
+    higher by the configured improvements and a maximum drawdown lower by the
+    configured improvement. Every gate is reported, passed or not; a missing or
+    undefined metric fails its gate.
     """
     reasons = []
     passed = True
@@ -41,11 +51,31 @@ def decide_promotion(
         passed = passed and ok
         reasons.append(("passed: " if ok else "failed: ") + text)
 
-    f1, sharpe, drawdown = challenger["f1"], challenger["sharpe"], challenger["max_drawdown"]
-    gate(f1 >= thresholds.min_f1, f"F1 {f1:.3f} vs minimum {thresholds.min_f1:.3f}")
+    def value(key: str) -> float:
+        found = challenger.get(key)
+        return float(found) if found is not None else math.nan
+
+    gate(
+        evidence == "tested",
+        "its pairs passed screening"
+        if evidence == "tested"
+        else f"{evidence} model: its pairs did not pass screening, so it is never promoted",
+    )
+    f1, sharpe, drawdown = value("f1"), value("sharpe"), value("max_drawdown")
+    lift = value("auc_lift_lower")
+    gate(
+        f1 >= thresholds.min_f1,
+        f"F1 {f1:.3f} (constant predictor {value('f1_constant'):.3f}) vs minimum "
+        f"{thresholds.min_f1:.3f}",
+    )
     gate(
         sharpe >= thresholds.min_sharpe,
         f"Sharpe {sharpe:.3f} vs minimum {thresholds.min_sharpe:.3f}",
+    )
+    gate(
+        lift > thresholds.min_auc_lift_lower,
+        f"AUC lift over |z|, lower 95% bound {lift:.3f} vs above "
+        f"{thresholds.min_auc_lift_lower:.3f}",
     )
     if champion is None:
         reasons.append("no current champion")

@@ -28,7 +28,9 @@ class SignalRule:
         Enter only when the reversion probability is at least this (the GRU filter);
         0 disables the filter.
     max_holding : int
-        Close a position held this many days.
+        Close a position held this many days. After such a time exit, or a stop, no new
+        position opens until ``|z|`` has come back inside the exit band: the signal that
+        failed is not traded again at once.
     vol_scaling : bool
         Scale thresholds by ``clip(vol_ratio, *vol_clip)``.
     """
@@ -87,6 +89,7 @@ def positions(
     allowed = (np.nan_to_num(prob, nan=-1.0) >= rule.min_probability).tolist()
     out = [0] * n
     position, held = 0, 0
+    blocked = False  # after a stop or time exit: wait for |z| inside the exit band
     entry, exit_, stop, limit = rule.entry_z, rule.exit_z, rule.stop_z, rule.max_holding
     for t, (z, k) in enumerate(
         zip(np.asarray(zscore, dtype=float).tolist(), scale.tolist(), strict=True)
@@ -94,13 +97,18 @@ def positions(
         if z != z:  # NaN
             out[t] = position
             continue
+        if blocked and -exit_ * k <= z <= exit_ * k:
+            blocked = False
         if position != 0:
             held += 1
             reverted = position * z >= -exit_ * k  # long: z rose back above -exit
             stopped = position * z <= -stop * k
-            if reverted or stopped or held >= limit:
+            if reverted:
                 position, held = 0, 0
-        if position == 0 and allowed[t]:
+            elif stopped or held >= limit:
+                position, held = 0, 0
+                blocked = not -exit_ * k <= z <= exit_ * k
+        if position == 0 and allowed[t] and not blocked:
             if entry * k <= z < stop * k:
                 position, held = -1, 0
             elif -stop * k < z <= -entry * k:

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from mlflow_pairs.backtest import CostModel, PairBacktest, backtest_pair, portfolio_returns
+from mlflow_pairs.data.errors import DataError
 from mlflow_pairs.model import GarchGruModel
 from mlflow_pairs.screening import ScreeningCriteria, ScreeningResult, screen
 from mlflow_pairs.signals import SignalRule
 
 __all__ = [
+    "STATUSES",
     "VARIANTS",
     "WindowResult",
     "ablation_rules",
@@ -62,28 +64,58 @@ def windows(
     return out[-max_windows:] if max_windows else out
 
 
+#: What a window traded: pairs that passed screening, the opt-in fallback's untested
+#: pairs, or nothing.
+STATUSES = ("tested", "fallback", "flat")
+
+
 @dataclass
 class WindowResult:
-    """What one window produced."""
+    """What one window produced.
+
+    ``status`` is ``tested`` (pairs passed screening and were traded), ``fallback`` (none
+    passed; the opt-in fallback traded the best candidates, untested) or ``flat``
+    (nothing traded). ``exploratory`` marks a model fitted on untested candidates of a
+    flat window, never traded; ``classification`` holds the trading window's candidate
+    days with their first-passage labels and the GRU's and baselines' probabilities.
+    """
 
     formation: tuple[pd.Timestamp, pd.Timestamp]
     trading: tuple[pd.Timestamp, pd.Timestamp]
+    trading_dates: pd.DatetimeIndex
     screening: ScreeningResult
     pairs: list[tuple[str, str]]
-    weak_evidence: bool
+    status: str
     model: GarchGruModel | None
+    exploratory: bool = False
     predictions: pd.DataFrame | None = None
     backtests: dict[str, dict[str, PairBacktest]] = field(default_factory=dict)
+    classification: pd.DataFrame | None = None
     note: str = ""
 
+    @property
+    def weak_evidence(self) -> bool:
+        """Traded pairs that did not pass screening (the fallback)."""
+        return self.status == "fallback"
 
-def _choose_pairs(result: ScreeningResult, fallback_top_k: int) -> tuple[list, bool]:
-    selected = result.selected
-    if not selected.empty:
-        return list(zip(selected["y"], selected["x"], strict=True)), False
-    valid = result.table[result.table["reason"] == ""].sort_values("pvalue")
-    best = valid.head(fallback_top_k)
-    return list(zip(best["y"], best["x"], strict=True)), True
+
+def _candidates(result: ScreeningResult, k: int) -> pd.DataFrame:
+    """The best ``k`` untested candidates by p-value: a defined statistic and a hedge
+    ratio that passes the sign filter."""
+    table = result.table
+    valid = (table["reason"] == "") & (table["hedge_ratio"] > result.criteria.min_hedge_ratio)
+    return table[valid].sort_values("pvalue").head(k)
+
+
+def _hedges(rows: pd.DataFrame) -> tuple[list[tuple[str, str]], dict[str, tuple[float, float]]]:
+    pairs = list(zip(rows["y"], rows["x"], strict=True))
+    hedges = {
+        f"{y}/{x}": (float(b), float(a))
+        for y, x, b, a in zip(
+            rows["y"], rows["x"], rows["hedge_ratio"], rows["intercept"], strict=True
+        )
+    }
+    return pairs, hedges
 
 
 def run_walk_forward(
@@ -97,10 +129,18 @@ def run_walk_forward(
     formation_days: int,
     trading_days: int,
     max_windows: int | None = None,
-    fallback_top_k: int = 2,
+    fallback_top_k: int = 0,
+    exploratory_top_k: int = 2,
     on_window: Callable[[int, int, WindowResult], None] | None = None,
 ) -> list[WindowResult]:
-    """Run the protocol over ``prices`` (a validated panel)."""
+    """Run the protocol over ``prices`` (a validated panel).
+
+    A window trades the pairs that passed screening, with the screening regression's
+    hedge ratio and intercept. Where none passed it stays flat, unless
+    ``fallback_top_k`` (opt-in) trades the best candidates, flagged ``fallback``. When the
+    latest window is flat, a model is still fitted on its best ``exploratory_top_k``
+    candidates (``exploratory``: a model to register and serve, never traded here).
+    """
     plan = windows(len(prices), formation_days, trading_days, max_windows)
     if not plan:
         raise ValueError(
@@ -114,20 +154,40 @@ def run_walk_forward(
         span = (prices.index[formation.start], prices.index[formation.stop - 1])
         trade_span = (prices.index[trading.start], prices.index[trading.stop - 1])
         screening = screen(form_prices, criteria, sectors=sectors)
-        pairs, weak = _choose_pairs(screening, fallback_top_k)
-        window = WindowResult(span, trade_span, screening, pairs, weak, None)
-        if not pairs:
-            window.note = "no testable pair in the formation window; nothing traded"
+        if not screening.selected.empty:
+            status, rows = "tested", screening.selected
+        elif fallback_top_k > 0 and not _candidates(screening, fallback_top_k).empty:
+            status, rows = "fallback", _candidates(screening, fallback_top_k)
         else:
-            model = make_model(pairs).fit(form_prices)
-            window.model = model
-            warmup = model.min_history
-            request = prices.iloc[max(0, formation.stop - warmup) : trading.stop]
+            status, rows = "flat", screening.table.iloc[:0]
+        last = number == len(plan) - 1
+        exploratory = status == "flat" and last and exploratory_top_k > 0
+        if exploratory:
+            rows = _candidates(screening, exploratory_top_k)
+        pairs, hedges = _hedges(rows)
+        window = WindowResult(
+            span, trade_span, prices.index[trading], screening, pairs, status, None,
+            exploratory=exploratory and bool(pairs),
+        )  # fmt: skip
+        if status == "flat":
+            window.note = f"flat: {screening.summary()}"
+        if pairs:
+            try:
+                window.model = make_model(pairs).fit(form_prices, hedges=hedges)
+            except DataError as exc:
+                window.note = f"flat: the model could not be fitted ({exc})"
+                window.status, window.exploratory = "flat", False
+        if window.model is not None:
+            model = window.model
+            request = prices.iloc[max(0, formation.stop - model.min_history) : trading.stop]
             for variant, variant_rule in rules.items():
                 predicted = model.predict(request, variant_rule, all_dates=True)
                 if variant == "garch_gru":
                     window.predictions = predicted
-                window.backtests[variant] = _trade(predicted, request, trade_span, costs)
+                    trading_rows = predicted[predicted["date"] >= trade_span[0]]
+                    window.classification = model.classification_frame(trading_rows)
+                if window.status != "flat":
+                    window.backtests[variant] = _trade(predicted, request, trade_span, costs)
         results.append(window)
         if on_window is not None:
             on_window(number, len(plan), window)
@@ -141,7 +201,7 @@ def _trade(
     costs: CostModel,
 ) -> dict[str, PairBacktest]:
     """Backtest each pair over the trading window: flat before the formation's last day,
-    positions closed on the window's last day."""
+    positions closed at the window's last close, paying the exit cost that day."""
     start, end = span
     out = {}
     for pair, rows in predicted.groupby("pair", sort=False):
@@ -153,17 +213,33 @@ def _trade(
         signal[(dates < start) & (dates != last_formation_day)] = 0.0
         signal[dates >= end] = 0.0
         y, x = rows["y"].iloc[0], rows["x"].iloc[0]
-        result = backtest_pair(pair, prices[y], prices[x], signal, rows["hedge_ratio"], costs)
+        result = backtest_pair(
+            pair, prices[y], prices[x], signal, rows["hedge_ratio"], costs, liquidate=True
+        )
         keep = (result.frame.index >= start) & (result.frame.index <= end)
         out[pair] = PairBacktest(pair, result.frame[keep])
     return out
 
 
 def variant_returns(
-    results: Sequence[WindowResult], variant: str, column: str = "net"
+    results: Sequence[WindowResult],
+    variant: str,
+    column: str = "net",
+    statuses: Sequence[str] = ("tested", "flat"),
 ) -> pd.Series:
-    """The portfolio's daily returns of ``variant`` across all trading windows."""
-    parts = [portfolio_returns(w.backtests[variant], column) for w in results if w.backtests]
+    """The portfolio's daily returns of ``variant`` on every trading date of the windows
+    whose status is in ``statuses``: a flat window earns 0 on each of its days.
+
+    The default is the honest headline: tested windows as traded, flat ones flat, and
+    the fallback's untested windows left out (pass ``("fallback",)`` to see those alone).
+    """
+    parts = []
+    for window in results:
+        if window.status not in statuses:
+            continue
+        traded = window.backtests.get(variant)
+        daily = portfolio_returns(traded, column) if traded else pd.Series(dtype=float)
+        parts.append(daily.reindex(window.trading_dates, fill_value=0.0))
     if not parts:
         return pd.Series(dtype=float)
     return pd.concat(parts).sort_index()

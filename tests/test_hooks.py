@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -16,7 +17,14 @@ from click.testing import CliRunner
 from mlflow_pairs import hookimpl, hookspecs
 from mlflow_pairs.data import PriceSource, Universe, load_panel
 from mlflow_pairs.features import Feature, PairFrame
-from mlflow_pairs.plugins import get_features, get_price_sources, get_universes, pm
+from mlflow_pairs.model import GarchPart, SpreadPart
+from mlflow_pairs.plugins import (
+    get_features,
+    get_model_parts,
+    get_price_sources,
+    get_universes,
+    pm,
+)
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 
@@ -45,7 +53,46 @@ class Doubled(Feature):
         return pd.DataFrame({"inline_doubled_spread": 2 * pair.spread}, index=pair.spread.index)
 
 
+class UnitHedge:
+    """The docs' example hedge part: 1:1, intercept from the fitting window."""
+
+    name = "inline-unit"
+
+    def __init__(self, spec: object = None) -> None:
+        self.intercept = 0.0
+
+    def fit(self, dates, log_y, log_x, *, hedge_ratio, intercept):  # type: ignore[no-untyped-def]
+        self.intercept = float(np.mean(log_y - log_x))
+        return self
+
+    def filter(self, dates, log_y, log_x):  # type: ignore[no-untyped-def]
+        return np.ones(len(dates)), np.full(len(dates), self.intercept)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"intercept": self.intercept}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, float]) -> UnitHedge:
+        part = cls()
+        part.intercept = float(data["intercept"])
+        return part
+
+
+class HalfGarch(GarchPart):
+    """A third-party volatility part: the built-in GARCH under another name."""
+
+    name = "inline-garch"
+
+
 class InlinePlugin:
+    @hookimpl
+    def register_hedge_parts(self, register):  # type: ignore[no-untyped-def]
+        register(UnitHedge)
+
+    @hookimpl
+    def register_volatility_parts(self, register):  # type: ignore[no-untyped-def]
+        register(HalfGarch)
+
     @hookimpl
     def register_universes(self, register):  # type: ignore[no-untyped-def]
         register(
@@ -106,6 +153,24 @@ def test_hook_register_features(inline_plugin: None) -> None:
     assert values.tolist() == pytest.approx([0.0, 2 * 0.6931471805599453, 2 * 1.3862943611198906])
 
 
+def test_hook_register_hedge_parts(inline_plugin: None) -> None:
+    parts = get_model_parts()["hedge"]
+    assert parts["inline-unit"] is UnitHedge
+    assert {"static", "kalman"} <= set(parts)
+    index = pd.bdate_range("2021-01-01", periods=4)
+    prices = pd.DataFrame({"Y": [2.0, 2.2, 2.1, 2.4], "X": [1.0, 1.1, 1.0, 1.2]}, index=index)
+    spread = SpreadPart.fit(prices, "Y", "X", UnitHedge()).spread(prices)
+    logs = np.log(prices)
+    expected = logs["Y"] - logs["X"] - (logs["Y"] - logs["X"]).mean()
+    np.testing.assert_allclose(spread, expected, rtol=1e-12)
+
+
+def test_hook_register_volatility_parts(inline_plugin: None) -> None:
+    parts = get_model_parts()["volatility"]
+    assert parts["inline-garch"] is HalfGarch
+    assert {"garch", "egarch"} <= set(parts)
+
+
 def test_hook_register_commands(inline_plugin: None) -> None:
     from mlflow_pairs.cli import cli
     from mlflow_pairs.plugins import register_commands
@@ -124,8 +189,10 @@ def test_every_hook_has_a_test_and_a_documented_example() -> None:
     assert names == [
         "register_commands",
         "register_features",
+        "register_hedge_parts",
         "register_price_sources",
         "register_universes",
+        "register_volatility_parts",
     ]
     module = sys.modules[__name__]
     docs = DOCS.read_text("utf-8")

@@ -11,17 +11,40 @@ from mlflow_pairs.signals import SignalRule, leg_weights, positions, threshold_s
 def test_entry_exit_and_stop_by_hand() -> None:
     z = np.array([0.0, 2.5, 1.0, 0.3, -2.2, -5.0, -1.0, -2.1, np.nan, -0.2])
     rule = SignalRule(entry_z=2.0, exit_z=0.5, stop_z=4.0, min_probability=0.0, vol_scaling=False)
-    # t1 short the spread; t3 exits inside 0.5; t4 long; t5 stopped out beyond -4 (and
-    # no re-entry beyond the stop); t7 long again; NaN holds; t9 exits.
-    assert positions(z, rule=rule).tolist() == [0, -1, -1, 0, 1, 0, 0, 1, 1, 0]
+    # t1 short the spread; t3 exits inside 0.5; t4 long; t5 stopped out beyond -4; t7
+    # would enter but the stop blocks re-entry until |z| is inside 0.5 (t9).
+    assert positions(z, rule=rule).tolist() == [0, -1, -1, 0, 1, 0, 0, 0, 0, 0]
 
 
-def test_probability_filter_and_holding_limit() -> None:
-    z = np.array([2.5, 2.5, 2.5, 2.5, 2.5])
-    probability = np.array([0.2, np.nan, 0.9, 0.9, 0.9])
-    rule = SignalRule(min_probability=0.5, max_holding=2, vol_scaling=False)
-    assert positions(z, probability=probability, rule=rule).tolist() == [0, 0, -1, -1, -1]
-    # Held 2 days at t4, closed, and re-entered the same day since the signal still holds.
+def test_probability_filter_blocks_entry() -> None:
+    z = np.array([2.5, 2.5, 2.5, 0.2, 2.5])
+    probability = np.array([0.2, np.nan, 0.9, 0.9, 0.4])
+    rule = SignalRule(min_probability=0.5, max_holding=100, vol_scaling=False)
+    # Blocked below 0.5 and on NaN; entered at t2, exited at t3; blocked again at t4.
+    assert positions(z, probability=probability, rule=rule).tolist() == [0, 0, -1, 0, 0]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 20, 100])
+def test_holding_limit_closes_once_and_waits_for_the_exit_band(limit: int) -> None:
+    # |z| sits in the entry band for 40 days, comes back inside the exit band on day 40,
+    # and is back in the entry band on day 41.
+    z = np.r_[np.full(40, 2.5), 0.3, 2.5]
+    rule = SignalRule(min_probability=0.0, max_holding=limit, vol_scaling=False)
+    held = positions(z, rule=rule)
+    expected = np.zeros(len(z), dtype=int)
+    expected[: min(limit, 40)] = -1  # one trade of `limit` days (the entry day counts 0)
+    expected[41:] = -1  # re-entered only after the exit band was touched
+    if limit < 40:
+        expected[limit] = 0
+    np.testing.assert_array_equal(held, expected)
+
+
+def test_stop_waits_for_the_exit_band() -> None:
+    z = np.array([2.5, 4.5, 3.0, 2.5, 0.4, 2.5])
+    rule = SignalRule(min_probability=0.0, vol_scaling=False)
+    # Stopped at t1; 3.0 and 2.5 are in the entry band but the stop blocks re-entry
+    # until t4 (inside 0.5); t5 enters again.
+    assert positions(z, rule=rule).tolist() == [-1, 0, 0, 0, 0, -1]
 
 
 def test_volatility_scales_the_bands() -> None:

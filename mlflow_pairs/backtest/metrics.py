@@ -58,7 +58,7 @@ def performance(
     downside = float(np.sqrt(np.mean(np.minimum(r, 0.0) ** 2))) if n else float("nan")
     peak = np.maximum.accumulate(np.r_[1.0, equity])[1:]
     drawdown = equity / peak - 1
-    max_drawdown = float(-drawdown.min()) if n else 0.0
+    max_drawdown = float(-drawdown.min()) + 0.0 if n else 0.0  # + 0.0: no "-0.00%"
     under = drawdown < 0
     longest, current = 0, 0
     for flag in under:

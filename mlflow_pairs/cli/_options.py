@@ -124,4 +124,40 @@ def trading_rules(settings: Settings) -> tuple[Any, Any]:
         max_holding=bt.max_holding,
         min_probability=bt.min_probability,
     )
-    return rule, CostModel(cost_bps=bt.cost_bps, borrow_bps=bt.borrow_bps)
+    costs = CostModel(
+        cost_bps=bt.cost_bps,
+        borrow_bps=bt.borrow_bps,
+        half_spread_bps=bt.half_spread_bps,
+        impact_coefficient=bt.impact_coefficient,
+        participation=bt.participation,
+    )
+    return rule, costs
+
+
+def model_specs(settings: Settings) -> dict[str, Any]:
+    """The model's part specifications from ``settings`` (the one place that maps them):
+    ``garch``, ``hedge``, ``training`` and ``config`` keyword arguments of
+    :class:`~mlflow_pairs.model.GarchGruModel`. The first-passage target takes the signal
+    rule's exit, stop and holding limit, so the label is tied to the trade."""
+    from dataclasses import fields
+
+    from mlflow_pairs.model import GarchSpec, HedgeSpec, ModelConfig, TrainingConfig
+
+    ml, bt, hedge = settings.ml, settings.backtest, settings.hedge
+    return {
+        "garch": GarchSpec(**settings.garch.model_dump()),
+        "hedge": HedgeSpec(
+            part=hedge.part, kalman_delta=hedge.kalman_delta, kalman_obs_var=hedge.kalman_obs_var
+        ),
+        "training": TrainingConfig(**{f.name: getattr(ml, f.name) for f in fields(TrainingConfig)}),
+        "config": ModelConfig(
+            window=ml.window,
+            horizon=bt.max_holding,
+            exit_z=bt.exit_z,
+            stop_z=bt.stop_z,
+            label_min_z=ml.label_min_z,
+            zscore_window=hedge.zscore_window if hedge.zscore == "rolling" else None,
+            validation_fraction=ml.validation_fraction,
+            test_fraction=ml.test_fraction,
+        ),
+    }

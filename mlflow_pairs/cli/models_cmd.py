@@ -8,7 +8,7 @@ import click
 
 from mlflow_pairs.cli._app import AppContext, pass_app
 from mlflow_pairs.cli._options import data_options, panel_from_options, trading_rules
-from mlflow_pairs.errors import NotFoundError
+from mlflow_pairs.errors import NotFoundError, UsageError
 
 
 @click.group("models")
@@ -50,11 +50,17 @@ def promote(app: AppContext, name: str, version: str) -> None:
     """Point the champion alias of NAME at VERSION (a manual decision, recorded as a tag)."""
     connection = app.connection()
     connection.check()
-    known = {str(v.version) for v in connection.list_versions(name)}
-    if str(version) not in known:
+    versions = {str(v.version): v for v in connection.list_versions(name)}
+    if str(version) not in versions:
         raise NotFoundError(
             f"model {name!r} has no version {version} "
-            f"(versions: {', '.join(sorted(known, key=int)) or 'none'})"
+            f"(versions: {', '.join(sorted(versions, key=int)) or 'none'})"
+        )
+    evidence = versions[str(version)].tags.get("mlflow_pairs.evidence", "tested")
+    if evidence != "tested":
+        raise UsageError(
+            f"model {name!r} version {version} is {evidence}: its pairs did not pass "
+            "screening, so it is never promoted"
         )
     connection.promote(name, version, reason="manual promotion (mlflow-pairs promote)")
     click.echo(f"{name} version {version} is now {app.settings.model_registry.champion_alias}")
@@ -99,13 +105,16 @@ def backtest(app: AppContext, model_uri: str, sector: str | None, **data: Any) -
     for pair, rows in predicted.groupby("pair", sort=False):
         rows = rows.set_index("date")
         y, x = rows["y"].iloc[0], rows["x"].iloc[0]
+        signal = rows["signal"].astype(float)
+        signal.iloc[-1] = 0.0  # close at the last close, paying the exit, as a window does
         results[pair] = backtest_pair(
             pair,
             panel.prices[y],
             panel.prices[x],
-            rows["signal"].astype(float),
+            signal,
             rows["hedge_ratio"],
             costs,
+            liquidate=True,
         )
     net = portfolio_returns(results)
     stats = performance(net)

@@ -34,7 +34,7 @@ _PROGRESS_FROM = 20_000
     "--fdr",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=None,
-    help="Select by Benjamini-Hochberg q-value <= Q instead of the p-value cap.",
+    help="Select by Benjamini-Hochberg q-value <= Q [config: screening.fdr, 0.05].",
 )
 @click.option(
     "--hedge",

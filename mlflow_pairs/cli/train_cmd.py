@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import warnings
-from dataclasses import fields
 from typing import Any
 
 import click
@@ -79,15 +78,21 @@ def _train_sector(
 ) -> None:
     import mlflow
 
-    from mlflow_pairs.cli._options import panel_from_options, trading_rules
-    from mlflow_pairs.model import GarchGruModel, GarchSpec, ModelConfig, TrainingConfig
-    from mlflow_pairs.plugins import features_for_sector
+    from mlflow_pairs.cli._options import model_specs, panel_from_options, trading_rules
+    from mlflow_pairs.model import GarchGruModel
+    from mlflow_pairs.plugins import features_for_sector, get_model_parts
     from mlflow_pairs.screening import ScreeningCriteria
-    from mlflow_pairs.tracking.train_run import log_walk_forward, register_and_promote
+    from mlflow_pairs.tracking.train_run import (
+        candidate_metrics,
+        count_configurations,
+        log_walk_forward,
+        register_and_promote,
+        strategy_hash,
+    )
     from mlflow_pairs.walkforward import VARIANTS, run_walk_forward
 
     settings = app.settings
-    bt, ml = settings.backtest, settings.ml
+    bt = settings.backtest
     universe = None if prices else _universe_for(sector)
     loaded = panel_from_options(
         settings,
@@ -100,15 +105,18 @@ def _train_sector(
     )
     panel = loaded.panel
     features = features_for_sector(sector)
-    # The ml section carries both parts' settings under the same names.
-    training = TrainingConfig(**{f.name: getattr(ml, f.name) for f in fields(TrainingConfig)})
-    config = ModelConfig(**{f.name: getattr(ml, f.name) for f in fields(ModelConfig)})
-    garch = GarchSpec(**settings.garch.model_dump())
+    specs = model_specs(settings)
+    parts = get_model_parts()
+    for kind, chosen in (("hedge", specs["hedge"].part), ("volatility", specs["garch"].part)):
+        if chosen not in parts[kind]:
+            known = ", ".join(sorted(parts[kind]))
+            raise MlflowPairsError(f"unknown {kind} part {chosen!r} (available: {known})")
 
     def make_model(pairs: Any) -> GarchGruModel:
-        return GarchGruModel(sector, pairs, features, garch, training, config)
+        return GarchGruModel(sector, pairs, features, parts=parts, **specs)
 
     rule, costs = trading_rules(settings)
+    config_hash = strategy_hash(settings)
     with connection.start_run(
         sector=sector, run_name=f"train-{sector}", tags={"mlflow_pairs.job": "train"}
     ) as run:
@@ -119,8 +127,10 @@ def _train_sector(
                 "universe": panel.universe or panel.source_uri,
                 "symbols": ",".join(panel.symbols),
                 "features": ",".join(f.name for f in features),
+                "strategy_hash": config_hash,
             }
         )
+        n_trials = len(VARIANTS) * count_configurations(connection, config_hash)
         bar: Any = click.progressbar(
             length=1, label=f"{sector}: walk-forward windows", file=sys.stderr
         )
@@ -142,56 +152,113 @@ def _train_sector(
                 trading_days=bt.trading_days,
                 max_windows=bt.max_windows,
                 fallback_top_k=bt.fallback_top_k,
+                exploratory_top_k=bt.exploratory_top_k,
                 on_window=advance,
             )
-        metrics = log_walk_forward(results, panel)
-        latest = next((w for w in reversed(results) if w.model is not None), None)
-        if latest is None or "garch_gru" not in metrics:
+        summary = log_walk_forward(results, panel, n_trials)
+        latest = results[-1]
+        if latest.model is None:
             raise MlflowPairsError(
-                f"sector {sector}: no formation window had a testable pair, so there is no "
-                "model to register (the run keeps what was logged)"
+                f"sector {sector}: the latest formation window has no candidate pair to fit "
+                f"({latest.note or latest.screening.summary()}), so there is no model to "
+                "register (the run keeps what was logged)"
             )
         model = latest.model
-        assert model is not None
+        evidence = "exploratory" if latest.exploratory else latest.status
         for epoch, values in enumerate(model.sequence_.history_):
             mlflow.log_metrics({f"epoch_{k}": v for k, v in values.items() if v == v}, step=epoch)
         mlflow.log_metrics({f"model_{k}": v for k, v in model.metrics_.items() if v == v})
-        if latest.weak_evidence:
+        mlflow.set_tag("mlflow_pairs.evidence", evidence)
+        if evidence != "tested":
             mlflow.set_tag(
-                "mlflow_pairs.weak_evidence",
-                "no pair passed screening in the latest window; traded the best by p-value",
+                "mlflow_pairs.exploratory",
+                f"the latest window's pairs did not pass screening ({evidence}): the model "
+                "is registered for inspection and serving tests, never promoted",
             )
-        candidate = {
-            "f1": model.metrics_["f1"],
-            "sharpe": metrics["garch_gru"]["sharpe"],
-            "max_drawdown": metrics["garch_gru"]["max_drawdown"],
-        }
-        version, decision = register_and_promote(connection, model, panel, sector, candidate)
-    _write_tables(app, connection, run.info.run_id, sector, results, version)
-    click.echo(f"\n{sector}: {len(results)} windows, run {run.info.run_id}")
-    click.echo(f"{'variant':<10} {'sharpe':>8} {'ann.ret':>8} {'max dd':>8} {'trades':>7}")
-    for variant in VARIANTS:
-        if variant in metrics:
-            m = metrics[variant]
-            click.echo(
-                f"{variant:<10} {m['sharpe']:>8.2f} {m['annual_return']:>8.2%} "
-                f"{m['max_drawdown']:>8.2%} {int(m['trades']):>7}"
-            )
-    weak = sum(w.weak_evidence for w in results)
-    if weak:
-        click.echo(
-            f"weak evidence: in {weak} of {len(results)} windows no pair passed screening; "
-            f"the best {app.settings.backtest.fallback_top_k} by p-value were traded "
-            "(flagged in the screening table and the run's tags)"
+        candidate = candidate_metrics(latest)
+        mlflow.log_metrics({f"candidate_{k}": v for k, v in candidate.items() if v == v})
+        version, decision = register_and_promote(
+            connection, model, panel, sector, candidate, evidence
         )
-    click.echo(
-        f"model (latest window, test part): F1 {model.metrics_['f1']:.3f}, "
-        f"AUC {model.metrics_['auc']:.3f}"
-    )
+    _write_tables(app, connection, run.info.run_id, sector, results, version)
+    _print_summary(app, sector, run.info.run_id, results, summary, model, evidence, n_trials)
     click.echo(
         f"registered {connection.model_name(sector)} version {version.version} "
-        f"as challenger; {decision.summary()}"
+        f"as challenger ({evidence}); {decision.summary()}"
     )
+
+
+def _print_summary(
+    app: AppContext,
+    sector: str,
+    run_id: str,
+    results: Any,
+    summary: dict[str, Any],
+    model: Any,
+    evidence: str,
+    n_trials: int,
+) -> None:
+    from mlflow_pairs.walkforward import VARIANTS
+
+    metrics, lift = summary["variants"], summary["lift"]
+    counts = {s: sum(w.status == s for w in results) for s in ("tested", "flat", "fallback")}
+    q = app.settings.screening.fdr
+    rule = f"BH q <= {q}" if q is not None else f"p <= {app.settings.screening.max_pvalue}"
+    click.echo(f"\n{sector}: {len(results)} windows, run {run_id}")
+    line = f"traded in {counts['tested']} of {len(results)} windows; flat in {counts['flat']}"
+    if counts["flat"]:
+        line += f" (no pair passed screening, {rule})"
+    if counts["fallback"]:
+        line += f"; fallback (untested, not in the headline) in {counts['fallback']}"
+    click.echo(line)
+    click.echo(
+        f"{'variant':<10} {'sharpe':>7} {'95% interval':>16} {'PSR':>5} {'DSR':>5} "
+        f"{'ann.ret':>8} {'max dd':>7} {'trades':>6}"
+    )
+    for variant in VARIANTS:
+        if variant not in metrics:
+            continue
+        m = metrics[variant]
+        interval = f"[{m['sharpe_lower']:.2f}, {m['sharpe_upper']:.2f}]"
+        click.echo(
+            f"{variant:<10} {m['sharpe']:>7.2f} {interval:>16} {_fmt(m['psr'])} "
+            f"{_fmt(m['dsr'])} {m['annual_return']:>8.2%} {m['max_drawdown']:>7.2%} "
+            f"{int(m['trades']):>6}"
+        )
+    if "garch_gru" in metrics:
+        m = metrics["garch_gru"]
+        for baseline in ("static_z", "garch"):
+            click.echo(
+                f"garch_gru - {baseline}: Sharpe {m[f'vs_{baseline}_sharpe_diff']:+.2f} "
+                f"[{m[f'vs_{baseline}_sharpe_lower']:.2f}, {m[f'vs_{baseline}_sharpe_upper']:.2f}]"
+                f", p = {_fmt(m[f'vs_{baseline}_sharpe_pvalue']).strip()}"
+            )
+        click.echo(f"(DSR over {n_trials} trials: the variants x configurations tried here)")
+    scope = summary["lift_scope"]
+    if "auc_lift" in lift:
+        click.echo(
+            f"GRU out of sample ({scope} windows, {int(lift['samples'])} candidate days): "
+            f"AUC {lift['gru_auc']:.3f} vs |z| {lift['zscore_auc']:.3f}, lift "
+            f"{lift['auc_lift']:+.3f} [{lift['auc_lift_lower']:.3f}, {lift['auc_lift_upper']:.3f}]"
+            f"; Brier {lift['gru_brier']:.3f} vs |z| {lift['zscore_brier']:.3f} vs constant "
+            f"{lift['constant_brier']:.3f}"
+        )
+    elif lift:
+        click.echo(
+            f"GRU out of sample ({scope} windows): {int(lift['samples'])} candidate days, all "
+            "with one outcome: no AUC to compare"
+        )
+    else:
+        click.echo("GRU out of sample: no labelled candidate day in any window with a model")
+    click.echo(
+        f"model ({evidence}, latest window, test part of its formation): F1 "
+        f"{model.metrics_['f1']:.3f}, AUC {model.metrics_['auc']:.3f} (|z| "
+        f"{model.metrics_['zscore_auc']:.3f})"
+    )
+
+
+def _fmt(value: float) -> str:
+    return f"{value:>5.2f}" if value == value else "  n/a"
 
 
 def _write_tables(
@@ -206,6 +273,9 @@ def _write_tables(
     screening = screening_table(results).rename(
         columns={"formation_start": "window_start", "formation_end": "window_end"}
     )
+    # A file has no sectors: its rows belong to the run's sector ("custom"), like its
+    # performance rows, so the report joins them.
+    screening["sector"] = screening["sector"].replace("", sector).fillna(sector)
     pairs = pair_table(results)
     performance = pairs[pairs["variant"] == "garch_gru"].rename(
         columns={"window_start": "period_start", "window_end": "period_end"}

@@ -16,6 +16,7 @@ __all__ = [
     "BacktestSettings",
     "DataSettings",
     "GarchSettings",
+    "HedgeSettings",
     "ImprovementSettings",
     "MLSettings",
     "MlflowSettings",
@@ -147,10 +148,13 @@ class ImprovementSettings(_Section):
 
 
 class PerformanceThresholds(_Section):
-    """Promotion gates: absolute minimums and improvements over the champion."""
+    """Promotion gates, scored on data after the model's training end: absolute
+    minimums, the lower bound of the GRU's AUC lift over ``|z|``, and improvements over
+    the champion. A model whose pairs did not pass screening is never promoted."""
 
     min_f1: Annotated[float, Field(ge=0, le=1)] = 0.7
     min_sharpe: float = 1.0
+    min_auc_lift_lower: Annotated[float, Field(ge=-1, le=1)] = 0.0
     challenger_improvement: ImprovementSettings = Field(default_factory=ImprovementSettings)
 
 
@@ -168,7 +172,8 @@ class ScreeningSettings(_Section):
     autolag: Literal["aic", "bic"] | None = None
     hedge: Literal["ols", "tls"] = "ols"
     max_pvalue: Annotated[float, Field(gt=0, le=1)] = 0.05
-    fdr: Annotated[float, Field(gt=0, lt=1)] | None = None
+    fdr: Annotated[float, Field(gt=0, lt=1)] | None = 0.05
+    min_hedge_ratio: float = 0.0
     min_half_life: Annotated[float, Field(ge=0)] = 1.0
     max_half_life: Annotated[float, Field(gt=0)] = 126.0
     min_crossings: Annotated[int, Field(ge=0)] = 12
@@ -194,13 +199,39 @@ class BacktestSettings(_Section):
     max_holding: PositiveInt = 20
     min_probability: Annotated[float, Field(ge=0, le=1)] = 0.5
     cost_bps: Annotated[float, Field(ge=0)] = 5.0
-    borrow_bps: Annotated[float, Field(ge=0)] = 0.0
-    fallback_top_k: Annotated[int, Field(ge=0)] = 2
+    borrow_bps: Annotated[float, Field(ge=0)] = 50.0
+    half_spread_bps: Annotated[float, Field(ge=0)] = 0.0
+    impact_coefficient: Annotated[float, Field(ge=0)] = 0.0
+    participation: Annotated[float, Field(ge=0, le=1)] = 0.01
+    fallback_top_k: Annotated[int, Field(ge=0)] = 0
+    exploratory_top_k: Annotated[int, Field(ge=0)] = 2
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> BacktestSettings:
+        if not self.exit_z < self.entry_z < self.stop_z:
+            raise ValueError(
+                f"thresholds must satisfy exit_z < entry_z < stop_z, got exit_z "
+                f"{self.exit_z}, entry_z {self.entry_z}, stop_z {self.stop_z}"
+            )
+        return self
+
+
+class HedgeSettings(_Section):
+    """The hedge part (by registered name: ``static``, ``kalman`` or a plugin's) and the
+    z-score: the formation window's statistics, or a causal rolling window."""
+
+    part: str = "static"
+    zscore: Literal["formation", "rolling"] = "formation"
+    zscore_window: Annotated[int, Field(ge=5)] = 63
+    kalman_delta: Annotated[float, Field(gt=0, lt=1)] = 1e-4
+    kalman_obs_var: Annotated[float, Field(gt=0)] | None = None
 
 
 class GarchSettings(_Section):
-    """The volatility part: GARCH(p, o, q) from ``arch`` on scaled spread returns."""
+    """The volatility part (by registered name: ``garch``, GJR with ``o > 0``, ``egarch``
+    or a plugin's) on scaled daily spread changes."""
 
+    part: str = "garch"
     p: PositiveInt = 1
     o: Annotated[int, Field(ge=0)] = 0
     q: PositiveInt = 1
@@ -217,8 +248,7 @@ class MLSettings(_Section):
     learning_rate: Annotated[float, Field(gt=0)] = 1e-3
     early_stopping_patience: PositiveInt = 5
     window: Annotated[int, Field(ge=2)] = 20
-    horizon: PositiveInt = 5
-    reversion_threshold: Annotated[float, Field(ge=0)] = 0.0
+    label_min_z: Annotated[float, Field(ge=0)] = 1.0
     hidden_size: PositiveInt = 32
     num_layers: PositiveInt = 1
     validation_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
@@ -239,6 +269,7 @@ class Settings(_Section):
     model_registry: ModelRegistrySettings = Field(default_factory=ModelRegistrySettings)
     performance_thresholds: PerformanceThresholds = Field(default_factory=PerformanceThresholds)
     garch: GarchSettings = Field(default_factory=GarchSettings)
+    hedge: HedgeSettings = Field(default_factory=HedgeSettings)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
     ml: MLSettings = Field(default_factory=MLSettings)
 

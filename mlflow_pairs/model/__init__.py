@@ -1,15 +1,19 @@
 """The GARCH-GRU hybrid model and its replaceable parts (pure; no MLflow)."""
 
+from mlflow_pairs.model.hedge import HedgeSpec, KalmanHedge, StaticHedge
 from mlflow_pairs.model.hybrid import (
+    BUILTIN_PARTS,
     MODEL_FEATURES,
     OUTPUT_COLUMNS,
     GarchGruModel,
     ModelConfig,
-    reversion_target,
+    ZScoreBaseline,
+    first_passage_target,
 )
 from mlflow_pairs.model.metrics import classification_metrics, roc_auc
+from mlflow_pairs.model.parts import HedgePart, VolatilityPart
 from mlflow_pairs.model.sequence import SequencePart, TrainingConfig, select_device
-from mlflow_pairs.model.spread import SpreadPart
+from mlflow_pairs.model.spread import SpreadPart, ols_hedge
 from mlflow_pairs.model.volatility import (
     GarchConvergenceWarning,
     GarchPart,
@@ -18,6 +22,7 @@ from mlflow_pairs.model.volatility import (
 )
 
 __all__ = [
+    "BUILTIN_PARTS",
     "MODEL_FEATURES",
     "OUTPUT_COLUMNS",
     "GarchConvergenceWarning",
@@ -25,12 +30,19 @@ __all__ = [
     "GarchPart",
     "GarchSpec",
     "GarchState",
+    "HedgePart",
+    "HedgeSpec",
+    "KalmanHedge",
     "ModelConfig",
     "SequencePart",
     "SpreadPart",
+    "StaticHedge",
     "TrainingConfig",
+    "VolatilityPart",
+    "ZScoreBaseline",
     "classification_metrics",
-    "reversion_target",
+    "first_passage_target",
+    "ols_hedge",
     "roc_auc",
     "select_device",
 ]

@@ -1,16 +1,18 @@
-"""The GARCH-GRU hybrid: per pair a spread part and a GARCH part, per sector one GRU.
+"""The GARCH-GRU hybrid: per pair a spread part and a volatility part, per sector one GRU.
 
 Composed like ``arch``'s models from replaceable parts: :class:`~.spread.SpreadPart`
-(hedge ratio, spread statistics), :class:`~.volatility.GarchPart` (conditional
-volatility) and :class:`~.sequence.SequencePart` (reversion probability from a window of
-features). Pure: no MLflow, no I/O besides :meth:`save` and :meth:`load`.
+(a :class:`~.parts.HedgePart` and the spread's z-score), a :class:`~.parts.VolatilityPart`
+(conditional volatility; GARCH by default) and :class:`~.sequence.SequencePart` (the
+probability that a position opened now reaches the exit band first). The part classes
+are passed in (the flavor resolves them from the plugin registry by name). Pure: no
+MLflow, no I/O besides :meth:`save` and :meth:`load`.
 """
 
 from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,16 +22,27 @@ import pandas as pd
 
 from mlflow_pairs.data.errors import DataError, format_dates
 from mlflow_pairs.features import Feature, PairPanel
+from mlflow_pairs.model.egarch import EgarchPart
+from mlflow_pairs.model.hedge import HedgeSpec, KalmanHedge, StaticHedge
 from mlflow_pairs.model.metrics import classification_metrics
 from mlflow_pairs.model.sequence import SequencePart, TrainingConfig
 from mlflow_pairs.model.spread import SpreadPart
 from mlflow_pairs.model.volatility import GarchPart, GarchSpec
 from mlflow_pairs.signals import SignalRule, leg_weights, positions, threshold_scale
 
-__all__ = ["MODEL_FEATURES", "OUTPUT_COLUMNS", "GarchGruModel", "ModelConfig", "reversion_target"]
+__all__ = [
+    "BUILTIN_PARTS",
+    "MODEL_FEATURES",
+    "OUTPUT_COLUMNS",
+    "GarchGruModel",
+    "ModelConfig",
+    "ZScoreBaseline",
+    "first_passage_target",
+]
 
-#: Inputs the model computes itself, before the plugins' features.
-MODEL_FEATURES = ("zscore", "garch_vol_ratio", "std_resid")
+#: Inputs the model computes itself, before the plugins' features (``abs_zscore`` is the
+#: plain baseline's own input, so the GRU starts from what the baseline knows).
+MODEL_FEATURES = ("zscore", "abs_zscore", "garch_vol_ratio", "std_resid")
 
 #: Columns of :meth:`GarchGruModel.predict`'s output.
 OUTPUT_COLUMNS = (
@@ -37,33 +50,106 @@ OUTPUT_COLUMNS = (
     "reversion_probability", "signal", "weight_y", "weight_x",
 )  # fmt: skip
 
+#: The parts the package ships, by kind and name (the defaults when none are passed).
+BUILTIN_PARTS: dict[str, dict[str, Any]] = {
+    "hedge": {StaticHedge.name: StaticHedge, KalmanHedge.name: KalmanHedge},
+    "volatility": {GarchPart.name: GarchPart, EgarchPart.name: EgarchPart},
+}
+
 _MODEL_FILE = "model.json"
 _WEIGHTS_FILE = "gru.pt"
+_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Windows, target and chronological split of the hybrid model."""
+    """Windows, the first-passage target and the chronological split.
+
+    Attributes
+    ----------
+    window : int
+        Days of features the GRU sees.
+    horizon, exit_z, stop_z : int, float, float
+        The target of a day with ``|z|`` at least ``label_min_z``: 1 when a position
+        opened that day would reach the exit band (``|z| <= exit_z`` on the side it
+        started) before the stop (``|z| >= stop_z``) and within ``horizon`` days (the
+        signal rule's ``max_holding``); 0 otherwise.
+    label_min_z : float
+        Days closer to the mean than this are no candidates and carry no label.
+    zscore_window : int, optional
+        ``None``: z-scores use the formation window's mean and standard deviation; else a
+        causal rolling window of this many days.
+    validation_fraction, test_fraction : float
+        The chronological split of the formation window.
+    """
 
     window: int = 20
-    horizon: int = 5
-    reversion_threshold: float = 0.0
+    horizon: int = 20
+    exit_z: float = 0.5
+    stop_z: float = 4.0
+    label_min_z: float = 1.0
+    zscore_window: int | None = None
     validation_fraction: float = 0.2
     test_fraction: float = 0.2
 
 
-def reversion_target(zscore: np.ndarray, horizon: int, threshold: float) -> np.ndarray:
-    """1 when the spread is closer to its mean ``horizon`` days later by more than
-    ``threshold`` standard deviations: ``|z_{t+h}| < |z_t| - threshold``; NaN for the last
-    ``horizon`` days, whose future is unknown."""
-    distance = np.abs(np.asarray(zscore, dtype=float))
-    target = np.full(len(distance), np.nan)
-    later = distance[horizon:]
-    now = distance[: len(distance) - horizon]
-    target[: len(now)] = (later < now - threshold).astype(float)
-    target[np.isnan(distance)] = np.nan
-    target[: len(now)][np.isnan(later)] = np.nan
+def first_passage_target(
+    zscore: np.ndarray, horizon: int, exit_z: float, stop_z: float, min_abs_z: float
+) -> np.ndarray:
+    """Whether a position opened on each day reaches the exit band first.
+
+    For a day ``t`` with ``min_abs_z <= |z_t| < stop_z``, with ``s = sign(z_t)``: 1 when
+    ``s z_{t+k} <= exit_z`` for some ``k`` in ``1..horizon`` before any ``s z_{t+k} >=
+    stop_z``; 0 when the stop comes first or neither comes within ``horizon`` days (the
+    time limit). NaN on other days, and where the outcome is not yet known (the data ends,
+    or a NaN, before either).
+    """
+    z = np.asarray(zscore, dtype=float)
+    n = len(z)
+    target = np.full(n, np.nan)
+    side = np.sign(z)
+    open_ = np.isfinite(z) & (np.abs(z) >= min_abs_z) & (np.abs(z) < stop_z)
+    undecided = open_.copy()
+    for k in range(1, horizon + 1):
+        if not undecided.any():
+            break
+        later = np.full(n, np.nan)
+        later[: n - k] = z[k:]
+        path = side * later
+        unknown = undecided & ~np.isfinite(path)
+        undecided &= ~unknown  # stays NaN
+        hit = undecided & (path <= exit_z)
+        stopped = undecided & ~hit & (path >= stop_z)
+        target[hit] = 1.0
+        target[stopped] = 0.0
+        undecided &= ~(hit | stopped)
+    target[undecided] = 0.0  # the time limit came first
     return target
+
+
+@dataclass
+class ZScoreBaseline:
+    """The plain baseline of the GRU: a logistic regression of the target on ``|z|``,
+    fitted on the same training days."""
+
+    coef: tuple[float, float] = (0.0, 0.0)
+
+    def fit(self, abs_z: np.ndarray, labels: np.ndarray) -> ZScoreBaseline:
+        design = np.column_stack([np.ones(len(abs_z)), abs_z])
+        weights = np.zeros(2)
+        for _ in range(50):  # Newton-Raphson; a tiny ridge keeps separable data finite
+            p = 1 / (1 + np.exp(-design @ weights))
+            gradient = design.T @ (labels - p) - 1e-6 * weights
+            hessian = (design * (p * (1 - p))[:, None]).T @ design + 1e-6 * np.eye(2)
+            step = np.linalg.solve(hessian, gradient)
+            weights += step
+            if np.abs(step).max() < 1e-10:
+                break
+        self.coef = (float(weights[0]), float(weights[1]))
+        return self
+
+    def predict_proba(self, abs_z: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-(self.coef[0] + self.coef[1] * np.asarray(abs_z))))
 
 
 @dataclass
@@ -82,7 +168,7 @@ class _Scaler:
 
 
 class GarchGruModel:
-    """One sector's model: spread and GARCH parts per pair, one GRU for all pairs.
+    """One sector's model: spread and volatility parts per pair, one GRU for all pairs.
 
     Parameters
     ----------
@@ -93,11 +179,16 @@ class GarchGruModel:
     features : sequence of Feature
         Plugin features appended to :data:`MODEL_FEATURES` (causal; see the hook docs).
     garch : GarchSpec
-        The volatility part's specification.
+        The volatility part's specification (``garch.part`` names the part).
     training : TrainingConfig
         The sequence part's training settings.
     config : ModelConfig
         Window, target and split.
+    hedge : HedgeSpec
+        The hedge part's specification (``hedge.part`` names the part).
+    parts : mapping, optional
+        ``{"hedge": {name: class}, "volatility": {name: class}}``: the part classes that
+        may be named (the registered ones); the built-ins by default.
     """
 
     def __init__(
@@ -108,6 +199,8 @@ class GarchGruModel:
         garch: GarchSpec | None = None,
         training: TrainingConfig | None = None,
         config: ModelConfig | None = None,
+        hedge: HedgeSpec | None = None,
+        parts: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.sector = sector
         self.pairs = [(str(y), str(x)) for y, x in pairs]
@@ -115,6 +208,8 @@ class GarchGruModel:
         self.garch = garch or GarchSpec()
         self.training = training or TrainingConfig()
         self.config = config or ModelConfig()
+        self.hedge = hedge or HedgeSpec()
+        self.parts = {kind: dict(named) for kind, named in (parts or BUILTIN_PARTS).items()}
 
     # -- shape of the inputs -----------------------------------------------------------
 
@@ -129,9 +224,19 @@ class GarchGruModel:
     @property
     def min_history(self) -> int:
         """Fewest price dates a prediction needs: the GRU window after the features'
-        own warm-up (and one day for returns)."""
+        own warm-up (and one day for returns, or a rolling z-score's window)."""
         warmup = max([1, *(f.min_history for f in self.features)])
-        return self.config.window + warmup
+        return self.config.window + warmup + (self.config.zscore_window or 0)
+
+    def _part_class(self, kind: str, name: str) -> Any:
+        named = self.parts.get(kind, {})
+        if name not in named:
+            known = ", ".join(sorted(named)) or "none"
+            raise ValueError(
+                f"unknown {kind} part {name!r} (available: {known}); install the plugin "
+                "that registers it"
+            )
+        return named[name]
 
     # -- fitting -------------------------------------------------------------------------
 
@@ -139,15 +244,26 @@ class GarchGruModel:
         self,
         prices: pd.DataFrame,
         *,
+        hedges: Mapping[str, tuple[float, float]] | None = None,
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     ) -> GarchGruModel:
-        """Fit every part on the chronological training part of ``prices``.
+        """Fit every part on the formation window ``prices``.
 
-        Hedge ratios, spread statistics, GARCH parameters and the feature scaler are
-        fitted on the training part only and then applied to validation and test dates
-        without refitting; the GRU early-stops on validation loss and ``metrics_`` are
-        measured on the test part. Labels whose horizon crosses into the next part are
-        dropped (a purge gap of ``horizon`` days).
+        Parameters
+        ----------
+        prices : DataFrame of shape (n_dates, n_symbols)
+            The formation window.
+        hedges : mapping of ``"y/x"`` to (hedge_ratio, intercept), optional
+            The screening regression's numbers over the same window: the spread traded is
+            the spread tested. Pairs not given are regressed here the same way (OLS).
+
+        The hedge and the z-score statistics come from the whole formation window (the
+        screening's regression); the volatility part, the feature scaler and the GRU are
+        fitted on the chronological training part only and applied to validation and
+        test dates without refitting; the GRU early-stops on validation loss and
+        ``metrics_`` are measured on the test part (with the ``|z|`` baseline's beside
+        them). Labels whose horizon crosses into the next part are dropped (a purge gap
+        of ``horizon`` days).
         """
         if not self.pairs:
             raise ValueError("the model needs at least one pair")
@@ -163,18 +279,29 @@ class GarchGruModel:
                 f"{max(250, 3 * self.min_history)} are needed",
                 symbols=self.symbols,
             )
-        train_prices = prices.iloc[:n_train]
+        hedge_class = self._part_class("hedge", self.hedge.part)
+        vol_class = self._part_class("volatility", self.garch.part)
         self.spread_parts_: dict[str, SpreadPart] = {}
-        self.garch_parts_: dict[str, GarchPart] = {}
+        self.garch_parts_: dict[str, Any] = {}
+        self.last_spread_: dict[str, tuple[str, float]] = {}
         for y, x in self.pairs:
-            part = SpreadPart.fit(train_prices, y, x)
-            returns = part.spread(train_prices).diff()
+            beta, alpha = (hedges or {}).get(f"{y}/{x}", (None, None))
+            part = SpreadPart.fit(
+                prices, y, x, hedge_class(self.hedge), hedge_ratio=beta, intercept=alpha,
+                zscore_window=cfg.zscore_window,
+            )  # fmt: skip
+            changes = part.spread(prices).diff()
             self.spread_parts_[part.name] = part
-            garch = GarchPart(self.garch).fit(returns, part.name)
-            garch.extend_state(part.spread(prices).diff())
-            self.garch_parts_[part.name] = garch
-        all_rows = self._inputs(prices.index, prices[self.symbols].to_numpy(dtype=float))["rows"]
-        frames = dict(zip(self.spread_parts_, all_rows, strict=True))
+            volatility = vol_class(self.garch).fit(changes.iloc[:n_train], part.name)
+            volatility.extend_state(changes)
+            self.garch_parts_[part.name] = volatility
+            self.last_spread_[part.name] = (
+                f"{prices.index[-1]:%Y-%m-%d}",
+                float(part.spread(prices.iloc[-1:]).iloc[0]),
+            )
+        self.data_end_ = f"{prices.index[-1]:%Y-%m-%d}"
+        inputs = self._inputs(prices.index, prices[self.symbols].to_numpy(dtype=float))
+        frames = dict(zip(self.spread_parts_, inputs["rows"], strict=True))
         train_rows = np.concatenate([rows[:n_train] for rows in frames.values()])
         self.scaler_ = _Scaler().fit(train_rows)
         h = cfg.horizon
@@ -183,35 +310,44 @@ class GarchGruModel:
             "validation": (n_train, n_train + n_val - h),
             "test": (n_train + n_val, n - h),
         }
-        samples: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
-            k: [] for k in bounds
-        }
-        for name, frame in frames.items():
+        samples: dict[str, list[tuple[np.ndarray, ...]]] = {k: [] for k in bounds}
+        for k, (name, frame) in enumerate(frames.items()):
             windows, ends = self._windows(frame)
-            part = self.spread_parts_[name]
-            zscore = part.zscore(part.spread(prices)).to_numpy()
-            target = reversion_target(zscore, h, cfg.reversion_threshold)
+            zscore = inputs["zscore"][:, k]
+            target = self.target(zscore)
             for split, (lo, hi) in bounds.items():
                 keep = (ends >= lo) & (ends < hi) & ~np.isnan(target[ends])
                 samples[split].append(
-                    (windows[keep], target[ends[keep]], np.full(int(keep.sum()), name, object))
+                    (
+                        windows[keep],
+                        target[ends[keep]],
+                        np.full(int(keep.sum()), name, object),
+                        np.abs(zscore[ends[keep]]),
+                    )
                 )
         stacked = {
-            split: (
-                np.concatenate([r[0] for r in rows]),
-                np.concatenate([r[1] for r in rows]),
-                np.concatenate([r[2] for r in rows]),
-            )
+            split: tuple(np.concatenate([r[i] for r in rows]) for i in range(4))
             for split, rows in samples.items()
         }
+        if len(stacked["train"][1]) == 0 or len(np.unique(stacked["train"][1])) < 2:
+            raise DataError(
+                "too-few-observations",
+                f"the formation window {format_dates(prices.index[:1])} on has "
+                f"{len(stacked['train'][1])} labelled training days with |z| >= "
+                f"{cfg.label_min_z} and both outcomes are needed",
+                symbols=self.symbols,
+            )
         self.sequence_ = SequencePart(self.training).fit(
             (stacked["train"][0], stacked["train"][1]),
             (stacked["validation"][0], stacked["validation"][1]),
             on_epoch=on_epoch,
         )
-        test_windows, test_labels, test_pairs = stacked["test"]
+        self.baseline_ = ZScoreBaseline().fit(stacked["train"][3], stacked["train"][1])
+        test_windows, test_labels, test_pairs, test_abs_z = stacked["test"]
         probability = self.sequence_.predict_proba(test_windows)
         self.metrics_ = classification_metrics(test_labels, probability)
+        baseline = classification_metrics(test_labels, self.baseline_.predict_proba(test_abs_z))
+        self.metrics_.update({f"zscore_{k}": v for k, v in baseline.items()})
         self.pair_metrics_ = {
             name: classification_metrics(
                 test_labels[test_pairs == name], probability[test_pairs == name]
@@ -233,6 +369,11 @@ class GarchGruModel:
         self.base_rate_ = float(np.mean(stacked["train"][1]))
         return self
 
+    def target(self, zscore: np.ndarray) -> np.ndarray:
+        """The first-passage target of a z-score path (see :func:`first_passage_target`)."""
+        cfg = self.config
+        return first_passage_target(zscore, cfg.horizon, cfg.exit_z, cfg.stop_z, cfg.label_min_z)
+
     # -- features ------------------------------------------------------------------------
 
     def _inputs(self, index: pd.Index, values: np.ndarray) -> dict[str, Any]:
@@ -243,29 +384,38 @@ class GarchGruModel:
         position = {symbol: i for i, symbol in enumerate(self.symbols)}
         y = values[:, [position[p.y] for p in parts]]
         x = values[:, [position[p.x] for p in parts]]
-        beta = np.array([p.hedge_ratio for p in parts])
-        alpha = np.array([p.intercept for p in parts])
-        spread = np.log(y) - beta * np.log(x) - alpha
-        zscore = (spread - np.array([p.mean for p in parts])) / np.array([p.std for p in parts])
-        n, k = spread.shape
+        log_y, log_x = np.log(y), np.log(x)
+        dates = pd.DatetimeIndex(index).as_unit("ns").to_numpy()
+        n, k = y.shape
+        spread, hedge, zscore = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
+        for j, part in enumerate(parts):
+            spread[:, j], hedge[:, j] = part.spread_values(dates, log_y[:, j], log_x[:, j])
+            zscore[:, j] = part.zscore_values(spread[:, j])
         sigma, vol_ratio, std_resid = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
         changes = np.full((n, k), np.nan)
         changes[1:] = np.diff(spread, axis=0)
-        dates = pd.DatetimeIndex(index).as_unit("ns").to_numpy()
         for j, part in enumerate(parts):
-            garch = self.garch_parts_[part.name]
-            variance, resid, forecast = garch.filter_values(dates, changes[:, j])
-            sigma[:, j] = np.sqrt(forecast) / garch.scale_
-            vol_ratio[:, j] = np.sqrt(forecast / garch.long_run_variance)
+            # A request that starts after the fitted dates: its first day's change is
+            # measured from the last fitted spread, so that day's innovation is not lost.
+            last_date, last_spread = self.last_spread_[part.name]
+            if n and dates[0] > np.datetime64(last_date, "ns"):
+                changes[0, j] = spread[0, j] - last_spread
+            volatility = self.garch_parts_[part.name]
+            variance, resid, forecast = volatility.filter_values(dates, changes[:, j])
+            sigma[:, j] = np.sqrt(forecast) / volatility.scale_
+            vol_ratio[:, j] = np.sqrt(forecast / volatility.long_run_variance)
             std_resid[:, j] = resid / np.sqrt(variance)
-        columns = [zscore, vol_ratio, std_resid]
+        columns = [zscore, np.abs(zscore), vol_ratio, std_resid]
         if self.features:
+            beta = np.array([p.hedge_ratio for p in parts])
+            alpha = np.array([p.intercept for p in parts])
             panel = PairPanel(pd.DatetimeIndex(index), y, x, spread, beta, alpha)
             for feature in self.features:
                 computed = feature.compute_panel(panel)
                 columns.extend(np.asarray(computed[c], dtype=float) for c in feature.columns)
         return {
             "spread": spread,
+            "hedge_ratio": hedge,
             "zscore": zscore,
             "garch_sigma": sigma,
             "vol_ratio": vol_ratio,
@@ -313,6 +463,16 @@ class GarchGruModel:
         Returns
         -------
         DataFrame with :data:`OUTPUT_COLUMNS`, one row per pair (and date).
+
+        Notes
+        -----
+        The model trades only after the data it was fitted on: the signal is 0 before its
+        last fitted date, and the position path starts flat on that date, as the
+        walk-forward's trading window does. So a request that reaches back
+        :attr:`min_history` dates before the first new day gives, on every later date,
+        exactly the walk-forward's signal, whatever its length. A request that starts
+        later begins flat on its own first date (and its volatility state continues from
+        the model's last date across the gap): an approximation.
         """
         rule = rule or SignalRule()
         values = self._clean_values(prices)
@@ -328,11 +488,15 @@ class GarchGruModel:
         # On a day with |z| <= exit_z * k every position is closed and none can open, so the
         # position after it is flat whatever came before: for the latest date alone the
         # signal path can start on the day after the last such day, exactly.
-        starts = np.zeros(len(self.spread_parts_), dtype=int)
+        dates = pd.DatetimeIndex(prices.index).as_unit("ns")
+        # n (no signal at all) when the request ends before the model's data does.
+        anchor = int(dates.searchsorted(np.datetime64(self.data_end_, "ns")))
+        starts = np.full(len(self.spread_parts_), anchor, dtype=int)
         if not all_dates:
             flat = distance <= rule.exit_z * scale  # False where z is NaN
+            flat[:anchor] = False
             last_flat = n - 1 - np.argmax(flat[::-1], axis=0)
-            starts = np.where(flat.any(axis=0), last_flat + 1, 0)
+            starts = np.where(flat.any(axis=0), last_flat + 1, anchor)
         # Probabilities matter where an entry is possible (from the start) and on the
         # reported date; the GRU runs on those windows only.
         windows, ends = [], []
@@ -353,14 +517,14 @@ class GarchGruModel:
         for k in range(n_pairs):
             prob[ends[k], k] = probability[offset : offset + len(ends[k])]
             offset += len(ends[k])
-            start = min(int(starts[k]), n - 1)
+            start = int(starts[k])
             signal[start:, k] = positions(
                 inputs["zscore"][start:, k], inputs["vol_ratio"][start:, k], prob[start:, k], rule
             )
-        hedge = np.array([p.hedge_ratio for p in parts])
+        hedge = inputs["hedge_ratio"]
         weight_y, weight_x = leg_weights(signal.astype(float), hedge)
         rows = slice(None) if all_dates else slice(n - 1, None)
-        dates = pd.DatetimeIndex(prices.index).as_unit("ns")[rows]
+        dates = dates[rows]
         shown = len(dates)
 
         def by_pair(values: np.ndarray) -> np.ndarray:  # (dates, pairs) -> pair after pair
@@ -372,7 +536,7 @@ class GarchGruModel:
                 "y": np.repeat(np.array([p.y for p in parts], dtype=object), shown),
                 "x": np.repeat(np.array([p.x for p in parts], dtype=object), shown),
                 "date": np.tile(dates.to_numpy(), n_pairs),
-                "hedge_ratio": np.repeat(hedge, shown),
+                "hedge_ratio": by_pair(hedge),
                 "spread": by_pair(inputs["spread"]),
                 "zscore": by_pair(inputs["zscore"]),
                 "garch_sigma": by_pair(inputs["garch_sigma"]),
@@ -435,6 +599,33 @@ class GarchGruModel:
                 symbols=self.symbols,
             )
 
+    # -- evaluation ----------------------------------------------------------------------
+
+    def classification_frame(self, predicted: pd.DataFrame) -> pd.DataFrame:
+        """The candidate days of a :meth:`predict` output (``all_dates=True``) with their
+        first-passage label, the GRU's probability, the ``|z|`` baseline's and the
+        constant predictor's (the training base rate). Labels use only the dates in
+        ``predicted``: days whose outcome lies beyond them are left out."""
+        frames = []
+        for pair, rows in predicted.groupby("pair", sort=False):
+            zscore = rows["zscore"].to_numpy(dtype=float)
+            label = self.target(zscore)
+            keep = np.isfinite(label) & np.isfinite(rows["reversion_probability"].to_numpy())
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "date": rows["date"].to_numpy()[keep],
+                        "pair": pair,
+                        "label": label[keep],
+                        "gru": rows["reversion_probability"].to_numpy(dtype=float)[keep],
+                        "zscore": self.baseline_.predict_proba(np.abs(zscore[keep])),
+                        "constant": self.base_rate_,
+                    }
+                )
+            )
+        columns = ["date", "pair", "label", "gru", "zscore", "constant"]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
     # -- persistence ---------------------------------------------------------------------
 
     def save(self, directory: str | Path) -> None:
@@ -443,17 +634,21 @@ class GarchGruModel:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         document = {
-            "format_version": 1,
+            "format_version": _FORMAT_VERSION,
             "sector": self.sector,
             "pairs": self.pairs,
             "features": [f.name for f in self.features],
             "feature_names": self.feature_names,
             "garch": asdict(self.garch),
+            "hedge": asdict(self.hedge),
             "training": asdict(self.training),
             "config": asdict(self.config),
             "spread_parts": {k: v.to_dict() for k, v in self.spread_parts_.items()},
             "garch_parts": {k: v.to_dict() for k, v in self.garch_parts_.items()},
+            "last_spread": self.last_spread_,
+            "data_end": self.data_end_,
             "scaler": {"mean": self.scaler_.mean.tolist(), "std": self.scaler_.std.tolist()},
+            "baseline": list(self.baseline_.coef),
             "sequence": self.sequence_.to_dict(),
             "metrics": self.metrics_,
             "pair_metrics": self.pair_metrics_,
@@ -466,38 +661,53 @@ class GarchGruModel:
 
     @classmethod
     def load(
-        cls, directory: str | Path, features: Sequence[Feature] | None = None
+        cls,
+        directory: str | Path,
+        features: Sequence[Feature] = (),
+        parts: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> GarchGruModel:
-        """Read a model written by :meth:`save`. ``features`` default to the registered
-        plugin features of the saved names (an unknown name is an error naming it)."""
+        """Read a model written by :meth:`save`.
+
+        ``features`` are the saved feature names' objects and ``parts`` the part classes
+        by kind and name (the flavor resolves both from the installed plugins; the
+        built-in parts by default). A missing one is an error naming it.
+        """
         directory = Path(directory)
         document: dict[str, Any] = json.loads((directory / _MODEL_FILE).read_text("utf-8"))
-        if features is None:
-            from mlflow_pairs.plugins import get_features
-
-            registered = get_features()
-            unknown = [n for n in document["features"] if n not in registered]
-            if unknown:
-                raise ValueError(
-                    f"the model uses feature(s) {', '.join(unknown)}, which no installed "
-                    "plugin registers; install the sector plugin it was trained with"
-                )
-            features = [registered[n] for n in document["features"]]
+        if document.get("format_version") != _FORMAT_VERSION:
+            raise ValueError(
+                f"model format {document.get('format_version')} is not supported by this "
+                f"version (format {_FORMAT_VERSION}); retrain the model"
+            )
+        given = {f.name: f for f in features}
+        missing = [n for n in document["features"] if n not in given]
+        if missing:
+            raise ValueError(
+                f"the model uses feature(s) {', '.join(missing)}, which no installed "
+                "plugin registers; install the sector plugin it was trained with"
+            )
         model = cls(
             document["sector"],
             [tuple(p) for p in document["pairs"]],
-            features,
+            [given[n] for n in document["features"]],
             GarchSpec(**document["garch"]),
             TrainingConfig(**document["training"]),
             ModelConfig(**document["config"]),
+            HedgeSpec(**document["hedge"]),
+            parts,
         )
         model.spread_parts_ = {
-            k: SpreadPart.from_dict(v) for k, v in document["spread_parts"].items()
+            k: SpreadPart.from_dict(v, model.parts.get("hedge", {}))
+            for k, v in document["spread_parts"].items()
         }
-        model.garch_parts_ = {k: GarchPart.from_dict(v) for k, v in document["garch_parts"].items()}
+        vol_class = model._part_class("volatility", model.garch.part)
+        model.garch_parts_ = {k: vol_class.from_dict(v) for k, v in document["garch_parts"].items()}
+        model.last_spread_ = {k: (v[0], float(v[1])) for k, v in document["last_spread"].items()}
+        model.data_end_ = document["data_end"]
         model.scaler_ = _Scaler(
             np.array(document["scaler"]["mean"]), np.array(document["scaler"]["std"])
         )
+        model.baseline_ = ZScoreBaseline((document["baseline"][0], document["baseline"][1]))
         model.sequence_ = SequencePart.load(
             document["sequence"], (directory / _WEIGHTS_FILE).read_bytes()
         )

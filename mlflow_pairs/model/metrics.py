@@ -21,7 +21,8 @@ def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
 def classification_metrics(
     y_true: np.ndarray, probability: np.ndarray, threshold: float = 0.5
 ) -> dict[str, float]:
-    """F1, precision, recall, accuracy and AUC of ``probability >= threshold``."""
+    """F1, precision, recall, accuracy of ``probability >= threshold``; AUC and Brier
+    score of ``probability``."""
     y = np.asarray(y_true).astype(bool)
     predicted = np.asarray(probability) >= threshold
     tp = int((predicted & y).sum())
@@ -36,4 +37,7 @@ def classification_metrics(
         "recall": recall,
         "accuracy": float((predicted == y).mean()) if len(y) else float("nan"),
         "auc": roc_auc(y, probability),
+        "brier": float(np.mean((np.asarray(probability, dtype=float) - y) ** 2))
+        if len(y)
+        else float("nan"),
     }

@@ -97,10 +97,9 @@ class SequencePart:
             raise ValueError("no training or validation windows: the data is too short")
         self.n_features_ = int(x_train.shape[2])
         network = _network(self.n_features_, cfg.hidden_size, cfg.num_layers).to(device)
-        positives = float(y_train.sum())
-        # Class imbalance: weight positives by the negative/positive ratio.
-        pos_weight = torch.tensor((len(y_train) - positives) / max(positives, 1.0))
-        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight.to(device))
+        # Unweighted log loss: the output is a calibrated probability, compared with the
+        # baselines' by Brier score and used as a threshold in the signal rule.
+        loss_fn = torch.nn.BCEWithLogitsLoss()
         optimiser = torch.optim.Adam(network.parameters(), lr=cfg.learning_rate)
         generator = torch.Generator().manual_seed(cfg.seed)
         best_loss, best_state, stale = float("inf"), None, 0
@@ -143,7 +142,8 @@ class SequencePart:
         if best_state is not None:
             network.load_state_dict(best_state)
         self.network_ = network.to("cpu").eval()
-        self.best_epoch_ = int(np.argmin([h["val_loss"] for h in self.history_]))
+        losses = [h["val_loss"] for h in self.history_]
+        self.best_epoch_ = int(np.argmin(losses)) if losses else -1
         return self
 
     def predict_proba(self, windows: np.ndarray) -> np.ndarray:

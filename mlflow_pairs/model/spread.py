@@ -1,63 +1,141 @@
-"""The spread part: hedge ratio, intercept and the spread's formation statistics."""
+"""The spread part: a pair's hedge (a :class:`~.parts.HedgePart`) and its z-score."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["SpreadPart"]
+from mlflow_pairs.model.parts import HedgePart
+
+__all__ = ["SpreadPart", "ols_hedge"]
+
+
+def ols_hedge(log_y: np.ndarray, log_x: np.ndarray) -> tuple[float, float]:
+    """Hedge ratio and intercept of the regression ``log y = a + b log x`` (the
+    Engle–Granger cointegrating regression the screening runs)."""
+    slope, intercept = np.polyfit(log_x, log_y, 1)
+    return float(slope), float(intercept)
 
 
 @dataclass(frozen=True)
 class SpreadPart:
-    """One pair's spread ``log y - hedge_ratio * log x - intercept`` and its scale.
+    """One pair's spread ``log y - b_t log x - a_t`` and its z-score.
 
     Attributes
     ----------
     y, x : str
         The symbols of the dependent and the independent leg.
+    hedge : HedgePart
+        Gives ``(b_t, a_t)`` per date; the static default holds the screening's numbers.
     hedge_ratio, intercept : float
-        OLS of log(y) on a constant and log(x) over the fitting window.
+        The screening regression's (tested) hedge ratio and intercept.
     mean, std : float
-        Mean and standard deviation of the spread over the fitting window; the z-score
-        is ``(spread - mean) / std``.
+        The spread's mean and standard deviation over the formation window.
+    zscore_window : int, optional
+        ``None``: the z-score is ``(spread - mean) / std`` with the formation statistics;
+        else a causal rolling mean and standard deviation over this many days (the day
+        itself included).
     """
 
     y: str
     x: str
+    hedge: HedgePart
     hedge_ratio: float
     intercept: float
     mean: float
     std: float
+    zscore_window: int | None = None
 
     @property
     def name(self) -> str:
         return f"{self.y}/{self.x}"
 
     @classmethod
-    def fit(cls, prices: pd.DataFrame, y: str, x: str) -> SpreadPart:
-        """Fit on ``prices`` (the training window only)."""
-        ly, lx = np.log(prices[y].to_numpy()), np.log(prices[x].to_numpy())
-        slope, intercept = np.polyfit(lx, ly, 1)
-        spread = ly - slope * lx - intercept
-        std = float(spread.std(ddof=1))
+    def fit(
+        cls,
+        prices: pd.DataFrame,
+        y: str,
+        x: str,
+        hedge: HedgePart,
+        *,
+        hedge_ratio: float | None = None,
+        intercept: float | None = None,
+        zscore_window: int | None = None,
+    ) -> SpreadPart:
+        """Fit on the formation window ``prices``. Without ``hedge_ratio`` and
+        ``intercept`` the screening's regression is run here (OLS over ``prices``)."""
+        dates = pd.DatetimeIndex(prices.index).as_unit("ns").to_numpy()
+        ly, lx = np.log(prices[y].to_numpy(dtype=float)), np.log(prices[x].to_numpy(dtype=float))
+        if hedge_ratio is None or intercept is None:
+            hedge_ratio, intercept = ols_hedge(ly, lx)
+        hedge.fit(dates, ly, lx, hedge_ratio=float(hedge_ratio), intercept=float(intercept))
+        beta, alpha = hedge.filter(dates, ly, lx)
+        spread = ly - beta * lx - alpha
+        std = float(np.std(spread, ddof=1))
         if not np.isfinite(std) or std == 0:
             raise ValueError(f"pair {y}/{x}: the spread is constant over the fitting window")
-        return cls(y, x, float(slope), float(intercept), float(spread.mean()), std)
+        return cls(
+            y, x, hedge, float(hedge_ratio), float(intercept), float(np.mean(spread)), std,
+            zscore_window,
+        )  # fmt: skip
+
+    def spread_values(
+        self, dates: np.ndarray, log_y: np.ndarray, log_x: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(spread, hedge ratio in force), each of shape (n,), on ``dates``."""
+        beta, alpha = self.hedge.filter(dates, log_y, log_x)
+        return log_y - beta * log_x - alpha, beta
 
     def spread(self, prices: pd.DataFrame) -> pd.Series:
         """The spread on the dates of ``prices``."""
-        values = np.log(prices[self.y]) - self.hedge_ratio * np.log(prices[self.x]) - self.intercept
-        return values.rename(self.name)
+        dates = pd.DatetimeIndex(prices.index).as_unit("ns").to_numpy()
+        values, _ = self.spread_values(
+            dates,
+            np.log(prices[self.y].to_numpy(dtype=float)),
+            np.log(prices[self.x].to_numpy(dtype=float)),
+        )
+        return pd.Series(values, index=prices.index, name=self.name)
+
+    def zscore_values(self, spread: np.ndarray) -> np.ndarray:
+        """The z-score of ``spread`` (shape (n,)); NaN before a rolling window fills."""
+        if self.zscore_window is None:
+            return (spread - self.mean) / self.std
+        rolling = pd.Series(spread).rolling(self.zscore_window, min_periods=self.zscore_window)
+        std = rolling.std().to_numpy()
+        return (spread - rolling.mean().to_numpy()) / np.where(std > 0, std, np.nan)
 
     def zscore(self, spread: pd.Series) -> pd.Series:
-        return (spread - self.mean) / self.std
+        return pd.Series(self.zscore_values(spread.to_numpy()), index=spread.index)
 
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "y": self.y,
+            "x": self.x,
+            "hedge_part": type(self.hedge).name,
+            "hedge": self.hedge.to_dict(),
+            "hedge_ratio": self.hedge_ratio,
+            "intercept": self.intercept,
+            "mean": self.mean,
+            "std": self.std,
+            "zscore_window": self.zscore_window,
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> SpreadPart:
-        return cls(**data)  # type: ignore[arg-type]
+    def from_dict(cls, data: Mapping[str, Any], hedge_parts: Mapping[str, Any]) -> SpreadPart:
+        """Restore from :meth:`to_dict`; ``hedge_parts`` maps part names to classes."""
+        kind = data["hedge_part"]
+        if kind not in hedge_parts:
+            known = ", ".join(sorted(hedge_parts)) or "none"
+            raise ValueError(
+                f"unknown hedge part {kind!r} (available: {known}); install the plugin "
+                "that registers it"
+            )
+        return cls(
+            data["y"], data["x"], hedge_parts[kind].from_dict(data["hedge"]),
+            float(data["hedge_ratio"]), float(data["intercept"]), float(data["mean"]),
+            float(data["std"]), data["zscore_window"],
+        )  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -25,8 +26,11 @@ class GarchConvergenceWarning(Warning):
 
 @dataclass(frozen=True)
 class GarchSpec:
-    """Orders, error distribution and mean of the GARCH model."""
+    """The volatility part (by registered name), its orders, error distribution and mean.
 
+    ``garch`` with ``o > 0`` is GJR-GARCH."""
+
+    part: str = "garch"
     p: int = 1
     o: int = 0
     q: int = 1
@@ -50,6 +54,10 @@ class GarchPart:
     without refitting.
     """
 
+    name: ClassVar[str] = "garch"
+    #: ``arch_model``'s ``vol`` argument (also the name in messages).
+    _arch_vol: ClassVar[Literal["GARCH", "EGARCH"]] = "GARCH"
+
     def __init__(self, spec: GarchSpec | None = None, max_iterations: int | None = None) -> None:
         self.spec = spec or GarchSpec()
         self.max_iterations = max_iterations
@@ -62,8 +70,9 @@ class GarchPart:
         from arch.utility.exceptions import ConvergenceWarning
 
         clean = returns.dropna()
+        label = self._arch_vol
         if len(clean) < 50:
-            raise ValueError(f"pair {name}: GARCH needs at least 50 returns, got {len(clean)}")
+            raise ValueError(f"pair {name}: {label} needs at least 50 returns, got {len(clean)}")
         std = float(clean.std())
         if not np.isfinite(std) or std == 0:
             raise ValueError(f"pair {name}: spread returns are constant")
@@ -73,7 +82,7 @@ class GarchPart:
         model = arch_model(
             clean.to_numpy() * self.scale_,
             mean="Constant" if spec.mean == "constant" else "Zero",
-            vol="GARCH", p=spec.p, o=spec.o, q=spec.q,
+            vol=label, p=spec.p, o=spec.o, q=spec.q,
             dist="normal" if spec.dist == "normal" else "t",
             rescale=False,
         )  # fmt: skip
@@ -86,7 +95,7 @@ class GarchPart:
         ):
             warnings.warn(
                 GarchConvergenceWarning(
-                    f"GARCH for pair {name} did not converge "
+                    f"{label} for pair {name} did not converge "
                     f"(flag {result.convergence_flag}); its parameters may be unreliable"
                 ),
                 stacklevel=2,
@@ -150,8 +159,10 @@ class GarchPart:
 
         The state on the first date is the fitted state of the latest fitted date not
         after it, and the recursion runs on from there: exact (``arch``'s full-history
-        filter) when the dates overlap or continue the fitted ones; after a gap the start
-        is approximate and its influence decays geometrically with the persistence.
+        filter) when the dates overlap the fitted ones or start the day after them (the
+        first change is then that day's innovation, from the last fitted spread); after a
+        gap the start is approximate and its influence decays geometrically with the
+        persistence.
         """
         return self.filter_values(returns.index.to_numpy(), returns.to_numpy(dtype=float))
 
@@ -159,13 +170,27 @@ class GarchPart:
         self, dates: np.ndarray, changes: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`filter` on plain arrays (``datetime64`` dates, float changes)."""
+        state = self.state_
+        anchor = int(np.searchsorted(state.dates, dates[0], side="right")) - 1
+        if anchor >= 0 and dates[0] > state.dates[anchor] and np.isfinite(changes[0]):
+            # The first date is a new day: run from the anchor day itself, so the first
+            # day's variance is the anchor's forecast and its change an innovation.
+            prior = np.r_[state.dates[anchor], dates]
+            variance, resid, forecast = self.filter_values(prior, np.r_[np.nan, changes])
+            return variance[1:], resid[1:], forecast[1:]
+        return self._filter_from(anchor, np.asarray(changes, dtype=float))
+
+    def _filter_from(
+        self, anchor: int, changes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The recursion from the stored state of index ``anchor`` (-1: none), whose day is
+        the first of ``changes``."""
         from scipy.signal import lfilter, lfiltic
 
+        state = self.state_
         omega, alpha, gamma, beta = self._coefficients()
         lags = max(len(alpha), len(gamma), len(beta), 1)
         values = changes * self.scale_ - self.mu
-        state = self.state_
-        anchor = int(np.searchsorted(state.dates, dates[0], side="right")) - 1
         if anchor >= 0:
             lo = max(0, anchor - lags + 1)
             var_hist = state.variance[lo : anchor + 1]

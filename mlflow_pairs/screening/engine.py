@@ -35,7 +35,11 @@ class ScreeningCriteria:
     max_pvalue : float
         Largest Engle–Granger p-value selected (ignored when ``fdr`` is set).
     fdr : float, optional
-        Select by Benjamini–Hochberg q-value over all tested pairs instead: ``q <= fdr``.
+        Select by Benjamini–Hochberg q-value over all tested pairs: ``q <= fdr`` (the
+        default, 0.05); ``None`` selects by the raw p-value instead.
+    min_hedge_ratio : float
+        Reject pairs whose hedge ratio is at most this: a non-positive ratio means long
+        or short both legs, a directional bet rather than a spread.
     min_half_life, max_half_life : float
         Half-life bounds in trading days.
     min_crossings : int
@@ -56,7 +60,8 @@ class ScreeningCriteria:
     autolag: Literal["aic", "bic"] | None = None
     hedge: Literal["ols", "tls"] = "ols"
     max_pvalue: float = 0.05
-    fdr: float | None = None
+    fdr: float | None = 0.05
+    min_hedge_ratio: float = 0.0
     min_half_life: float = 1.0
     max_half_life: float = 126.0
     min_crossings: int = 12
@@ -253,6 +258,7 @@ def _rejections(table: pd.DataFrame, c: ScreeningCriteria) -> np.ndarray:
     """The first filter each pair fails ("" when it passes), as ``name: value``."""
     checks = [
         ("undefined", table["reason"] != "", table["reason"]),
+        ("hedge_ratio", ~(table["hedge_ratio"] > c.min_hedge_ratio), table["hedge_ratio"]),
         ("fdr" if c.fdr is not None else "pvalue",
          ~(table["qvalue"] <= c.fdr) if c.fdr is not None else ~(table["pvalue"] <= c.max_pvalue),
          table["qvalue"] if c.fdr is not None else table["pvalue"]),

@@ -16,7 +16,7 @@ def test_four_days_by_hand() -> None:
     y = pd.Series([100.0, 110.0, 99.0, 99.0], index=index)
     x = pd.Series([50.0, 50.0, 55.0, 55.0], index=index)
     signal = pd.Series([1, 1, 0, 0], index=index)
-    result = backtest_pair("Y/X", y, x, signal, 1.0, CostModel(cost_bps=10)).frame
+    result = backtest_pair("Y/X", y, x, signal, 1.0, CostModel(cost_bps=10, borrow_bps=0)).frame
     # Day 0 decides long; days 1-2 hold +0.5 y / -0.5 x; day 2 decides flat, day 3 holds 0.
     assert result["weight_y"].tolist() == [0.0, 0.5, 0.5, 0.0]
     assert result["weight_x"].tolist() == [0.0, -0.5, -0.5, 0.0]
@@ -25,6 +25,49 @@ def test_four_days_by_hand() -> None:
     # Turnover 1.0 on entry and on exit, 10 bp each.
     assert result["cost"].tolist() == pytest.approx([0.0, 0.001, 0.0, 0.001], abs=1e-15)
     assert result["net"].tolist() == pytest.approx([0.0, 0.049, -0.10, -0.001], abs=1e-12)
+
+
+def test_a_position_open_at_the_end_pays_its_exit_when_liquidated() -> None:
+    index = DAYS[:4]
+    y = pd.Series([100.0, 110.0, 99.0, 99.0], index=index)
+    x = pd.Series([50.0, 50.0, 55.0, 55.0], index=index)
+    signal = pd.Series([1, 1, 1, 0], index=index)  # the window's last close decides flat
+    costs = CostModel(cost_bps=10, borrow_bps=0)
+    kept = backtest_pair("Y/X", y, x, signal, 1.0, costs).frame
+    closed = backtest_pair("Y/X", y, x, signal, 1.0, costs, liquidate=True).frame
+    # Held +0.5/-0.5 on day 3; without liquidation the exit (turnover 1.0) falls after the
+    # window and is never paid; with it, day 3 pays 10 bp on it.
+    assert kept["cost"].tolist() == pytest.approx([0.0, 0.001, 0.0, 0.0], abs=1e-15)
+    assert closed["cost"].tolist() == pytest.approx([0.0, 0.001, 0.0, 0.001], abs=1e-15)
+    assert closed["gross"].tolist() == kept["gross"].tolist()
+
+
+def test_borrow_is_charged_by_default_on_the_short_leg() -> None:
+    index = DAYS[:3]
+    y = pd.Series([100.0, 100.0, 100.0], index=index)
+    x = pd.Series([50.0, 50.0, 50.0], index=index)
+    frame = backtest_pair("Y/X", y, x, pd.Series([1, 1, 1], index=index), 1.0).frame
+    # 50 bp a year on the short x leg of weight 0.5, per trading day.
+    assert frame["borrow"].tolist() == pytest.approx([0.0, 0.5 * 50e-4 / 252, 0.5 * 50e-4 / 252])
+
+
+def test_half_spread_and_square_root_impact_by_hand() -> None:
+    index = DAYS[:5]
+    y = pd.Series([100.0, 101.0, 99.0, 100.0, 102.0], index=index)
+    x = pd.Series([50.0, 50.0, 50.0, 50.0, 50.0], index=index)
+    signal = pd.Series([0, 0, 0, 1, 1], index=index)
+    costs = CostModel(
+        cost_bps=5, borrow_bps=0, half_spread_bps=2, impact_coefficient=1.0,
+        participation=0.04, impact_window=3,
+    )  # fmt: skip
+    frame = backtest_pair("Y/X", y, x, signal, 1.0, costs).frame
+    # Day 4 trades 0.5 of each leg. y's volatility over the 3 days before day 4 (returns of
+    # days 1-3; day 0 has none): std(ddof=1) of [0.01, -0.0198..., 0.0101...]; x's is 0.
+    r = np.array([101 / 100 - 1, 99 / 101 - 1, 100 / 99 - 1])
+    sigma_y = r.std(ddof=1)
+    unit_y = 7e-4 + 1.0 * sigma_y * np.sqrt(0.04)
+    assert frame["cost"].iloc[4] == pytest.approx(0.5 * unit_y + 0.5 * 7e-4, rel=1e-12)
+    assert frame["cost"].iloc[:4].tolist() == [0.0] * 4
 
 
 def _two_pairs() -> tuple[dict, pd.DataFrame]:

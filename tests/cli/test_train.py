@@ -66,15 +66,83 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"home": home, "config": config, "output": first.stdout, "connection": connection}
 
 
-def test_run_has_params_metrics_tables_plots_and_model(trained: dict) -> None:
+PLANTED = "pairs_trading_gru_garch_custom"
+
+
+def write_planted(path: Path, seed: int = 11) -> list[str]:
+    """A synthetic universe (3 planted pairs among 12 random walks, 1500 days from 2014)
+    as a wide CSV; returns its symbols."""
+    from tests.synthetic import planted_universe
+
+    prices = planted_universe(seed, n_days=1500, start="2014-01-02").prices
+    prices.rename_axis("date").reset_index().to_csv(path, index=False)
+    return list(prices.columns)
+
+
+@pytest.fixture(scope="module")
+def synthetic(trained: dict) -> dict:
+    """`train --prices` with the default configuration on a synthetic universe with
+    planted pairs (the sample's honest answer is "nothing passed"): windows that trade."""
+    home = trained["home"]
+    write_planted(home / "planted.csv")
+    result = pairs_cli("train", "--prices", "planted.csv", env=_env(), cwd=home, timeout=900)
+    assert result.returncode == 0, result.stderr
     connection = trained["connection"]
-    versions = connection.list_versions(NAME)
-    version = versions[-1]
+    version = connection.list_versions(PLANTED)[-1]
+    return {**trained, "output": result.stdout, "version": version}
+
+
+def test_main_job_on_the_sample_is_flat_and_registers_an_exploratory_model(
+    trained: dict,
+) -> None:
+    """Honest defaults on the bundled sample: no pair survives BH at 5% in any window, so
+    the backtest is flat, and the latest window's model, fitted on its best candidates,
+    is registered as an exploratory challenger that is never promoted."""
+    connection, output = trained["connection"], trained["output"]
+    version = connection.list_versions(NAME)[0]
+    run = connection.client.get_run(version.run_id)
+    metrics = run.data.metrics
+    assert metrics["tested_windows"] == 0
+    assert metrics["flat_windows"] == metrics["windows"] == 12
+    for variant in ("static_z", "garch", "garch_gru"):
+        assert metrics[f"{variant}_sharpe"] == 0
+        assert metrics[f"{variant}_trades"] == 0
+    assert "flat in 12" in output
+    assert "(exploratory)" in output
+    assert run.data.tags["mlflow_pairs.evidence"] == "exploratory"
+    assert version.tags["mlflow_pairs.exploratory"] == "true"
+    assert version.tags["mlflow_pairs.promotion_decision"] == "not promoted"
+    assert "exploratory model" in version.tags["mlflow_pairs.promotion_reasons"]
+    assert connection.get_alias(NAME, "challenger").version == version.version
+    assert connection.get_alias(NAME, "champion") is None
+    refused = pairs_cli(
+        "--config", str(trained["config"]), "promote", NAME, str(version.version),
+        env=_env(), cwd=trained["home"],
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "is exploratory" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert connection.get_alias(NAME, "champion") is None
+    # Servable all the same: the registered model answers in-process.
+    import mlflow
+
+    connection.activate()
+    served = mlflow.pyfunc.load_model(f"models:/{NAME}@challenger")
+    prices = load_panel(universe="sample-technology").prices
+    answer = served.predict(prices.iloc[-120:].reset_index(names="date"))
+    assert set(answer["signal"]) <= {-1, 0, 1}
+    assert len(answer) >= 1
+
+
+def test_run_has_params_metrics_tables_plots_and_model(synthetic: dict) -> None:
+    connection = synthetic["connection"]
+    version = synthetic["version"]
     run = connection.client.get_run(version.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["config.backtest.formation_days"] == "756"
-    assert run.data.params["universe"] in ("technology", "sample-technology")
+    assert run.data.params["universe"].endswith("planted.csv")
     metrics = run.data.metrics
+    assert metrics["tested_windows"] >= 4
     for variant in ("static_z", "garch", "garch_gru"):
         for name in (
             "sharpe",
@@ -87,9 +155,22 @@ def test_run_has_params_metrics_tables_plots_and_model(trained: dict) -> None:
             "turnover",
             "exposure",
             "win_rate",
+            "sharpe_lower",
+            "sharpe_upper",
+            "psr",
+            "dsr",
         ):
             assert f"{variant}_{name}" in metrics, f"{variant}_{name}"
-    assert {"model_f1", "model_auc", "windows"} <= set(metrics)
+        assert metrics[f"{variant}_sharpe_lower"] <= metrics[f"{variant}_sharpe"]
+        assert metrics[f"{variant}_sharpe"] <= metrics[f"{variant}_sharpe_upper"]
+    for baseline in ("static_z", "garch"):
+        for name in ("diff", "lower", "upper", "pvalue"):
+            assert f"garch_gru_vs_{baseline}_sharpe_{name}" in metrics
+    assert {"model_f1", "model_auc", "model_zscore_auc", "windows", "dsr_trials"} <= set(metrics)
+    assert {"model_oos_auc_lift", "model_oos_auc_lift_lower", "model_oos_gru_brier"} <= set(metrics)
+    output = synthetic["output"]
+    for text in ("95% interval", "PSR", "DSR", "garch_gru - static_z: Sharpe", "lift"):
+        assert text in output, text
     assert len(connection.client.get_metric_history(run.info.run_id, "epoch_loss")) >= 1
     artifacts = {a.path for a in connection.client.list_artifacts(run.info.run_id, "backtest")}
     assert {
@@ -98,25 +179,61 @@ def test_run_has_params_metrics_tables_plots_and_model(trained: dict) -> None:
         "backtest/ablation.csv",
         "backtest/screening.csv",
         "backtest/pair_performance.csv",
+        "backtest/classification.csv",
     } <= artifacts
     plots = {a.path for a in connection.client.list_artifacts(run.info.run_id, "plots")}
     assert {
         "plots/equity_drawdown.png",
         "plots/spread_signals.png",
         "plots/gru_training.png",
+        "plots/tear_sheet.png",
     } <= plots
     assert run.inputs.dataset_inputs
-    challenger = connection.get_alias(NAME, "challenger")
+    challenger = connection.get_alias(PLANTED, "challenger")
     assert challenger.version == version.version
     assert challenger.tags["mlflow_pairs.promotion_decision"] in ("promoted", "not promoted")
-    assert "F1" in challenger.tags["mlflow_pairs.promotion_reasons"]
-    assert "registered pairs_trading_gru_garch_technology version" in trained["output"]
+    assert "constant predictor" in challenger.tags["mlflow_pairs.promotion_reasons"]
+    assert "AUC lift over |z|" in challenger.tags["mlflow_pairs.promotion_reasons"]
+    assert f"registered {PLANTED} version" in output
 
 
-def test_pnl_recomputes_from_positions_and_prices(trained: dict) -> None:
-    connection = trained["connection"]
-    run_id = connection.list_versions(NAME)[-1].run_id
-    home = str(trained["home"])
+def test_traded_spread_is_the_tested_spread(synthetic: dict) -> None:
+    """Every position trades the screening's hedge ratio of its window (to 1e-9), only in
+    pairs that the screening selected, and every selected row has q <= 0.05."""
+    connection = synthetic["connection"]
+    run_id = synthetic["version"].run_id
+    home = str(synthetic["home"])
+    screening = pd.read_csv(
+        connection.client.download_artifacts(run_id, "backtest/screening.csv", home),
+        parse_dates=["formation_start", "formation_end"],
+    )
+    positions = pd.read_csv(
+        connection.client.download_artifacts(run_id, "backtest/positions.csv", home),
+        parse_dates=["date"],
+    )
+    selected = screening[screening["selected"]]
+    assert len(selected) > 0
+    assert (selected["qvalue"] <= 0.05).all()
+    held = positions[positions["weight_y"] != 0].copy()
+    assert len(held) > 100
+    # The window a trading day belongs to: the latest formation that ended before it.
+    ends = np.sort(screening["formation_end"].unique())
+    held["formation_end"] = ends[np.searchsorted(ends, held["date"].to_numpy()) - 1]
+    held["pair"] = held["y"] + "/" + held["x"]
+    selected = selected.assign(pair=selected["y"] + "/" + selected["x"])
+    merged = held.merge(
+        selected[["formation_end", "pair", "hedge_ratio"]], on=["formation_end", "pair"],
+        how="left", validate="many_to_one",
+    )  # fmt: skip
+    assert merged["hedge_ratio"].notna().all(), "a position in a pair that was not selected"
+    implied = -merged["weight_x"] / merged["weight_y"]
+    np.testing.assert_allclose(implied, merged["hedge_ratio"], rtol=1e-9, atol=0)
+
+
+def test_pnl_recomputes_from_positions_and_prices(synthetic: dict) -> None:
+    connection = synthetic["connection"]
+    run_id = synthetic["version"].run_id
+    home = str(synthetic["home"])
     positions = pd.read_csv(
         connection.client.download_artifacts(run_id, "backtest/positions.csv", home),
         parse_dates=["date"],
@@ -125,9 +242,10 @@ def test_pnl_recomputes_from_positions_and_prices(trained: dict) -> None:
         connection.client.download_artifacts(run_id, "backtest/daily_returns.csv", home),
         parse_dates=["date"],
     )
-    prices = load_panel(universe="sample-technology").prices
+    prices = pd.read_csv(Path(home) / "planted.csv", index_col="date", parse_dates=True)
     simple = prices.pct_change()
     merged = positions.merge(daily, on=["date", "pair"])
+    assert (merged["weight_y"] != 0).sum() > 100
     r_y = np.array([simple.at[d, s] for d, s in zip(merged["date"], merged["y"], strict=True)])
     r_x = np.array([simple.at[d, s] for d, s in zip(merged["date"], merged["x"], strict=True)])
     recomputed = merged["weight_y"] * r_y + merged["weight_x"] * r_x
@@ -173,7 +291,7 @@ def test_failure_midway_marks_the_run_failed_and_keeps_what_was_logged(tmp_path:
         timeout=300,
     )
     assert result.returncode == 1
-    assert "no formation window had a testable pair" in result.stderr
+    assert "the latest formation window has no candidate pair to fit" in result.stderr
     assert "Traceback" not in result.stderr
     connection = MlflowConnection(load_settings(config, environ={}))
     experiment = connection.get_or_create_experiment()
@@ -183,31 +301,34 @@ def test_failure_midway_marks_the_run_failed_and_keeps_what_was_logged(tmp_path:
     assert "windows" in runs[0].data.metrics
 
 
-def test_models_list_promote_and_backtest_commands(trained: dict) -> None:
-    config, home = str(trained["config"]), trained["home"]
-    connection = trained["connection"]
+def test_models_list_promote_and_backtest_commands(synthetic: dict) -> None:
+    config, home = str(synthetic["config"]), synthetic["home"]
+    connection = synthetic["connection"]
     listed = pairs_cli("--config", config, "models", "list", env=_env(), cwd=home)
     assert listed.returncode == 0, listed.stderr
+    assert PLANTED in listed.stdout
     assert NAME in listed.stdout
     assert "challenger" in listed.stdout
 
-    first = connection.list_versions(NAME)[-1].version
-    promoted = pairs_cli("--config", config, "promote", NAME, str(first), env=_env(), cwd=home)
+    first = connection.list_versions(PLANTED)[-1].version
+    promoted = pairs_cli("--config", config, "promote", PLANTED, str(first), env=_env(), cwd=home)
     assert promoted.returncode == 0, promoted.stderr
-    assert connection.get_alias(NAME, "champion").version == first
-    missing = pairs_cli("--config", config, "promote", NAME, "999", env=_env(), cwd=home)
+    assert connection.get_alias(PLANTED, "champion").version == first
+    missing = pairs_cli("--config", config, "promote", PLANTED, "999", env=_env(), cwd=home)
     assert missing.returncode == 2
     assert "has no version 999" in missing.stderr
 
-    versions_before = len(connection.list_versions(NAME))
+    versions_before = len(connection.list_versions(PLANTED))
     evaluated = pairs_cli(
         "--config",
         config,
         "backtest",
         "--model",
-        f"models:/{NAME}@champion",
+        f"models:/{PLANTED}@champion",
+        "--prices",
+        "planted.csv",
         "--start",
-        "2022-01-01",
+        "2019-06-01",
         env=_env(),
         cwd=home,
         timeout=300,
@@ -217,7 +338,7 @@ def test_models_list_promote_and_backtest_commands(trained: dict) -> None:
     run = connection.client.get_run(run_id)
     assert run.data.tags["mlflow_pairs.job"] == "backtest"
     assert "sharpe" in run.data.metrics
-    assert len(connection.list_versions(NAME)) == versions_before  # nothing refitted or added
+    assert len(connection.list_versions(PLANTED)) == versions_before  # nothing refitted or added
 
 
 def test_promotion_gates_through_the_registry(trained: dict) -> None:
@@ -230,8 +351,8 @@ def test_promotion_gates_through_the_registry(trained: dict) -> None:
     connection.activate()
     model = flavor.load_model(f"models:/{NAME}/1")
     panel = load_panel(universe="sample-technology", start="2014-01-01")
-    good = {"f1": 0.9, "sharpe": 2.0, "max_drawdown": 0.05}
-    worse = {"f1": 0.91, "sharpe": 1.5, "max_drawdown": 0.30}
+    good = {"f1": 0.9, "sharpe": 2.0, "max_drawdown": 0.05, "auc_lift_lower": 0.01}
+    worse = {"f1": 0.91, "sharpe": 1.5, "max_drawdown": 0.30, "auc_lift_lower": 0.01}
     with connection.start_run(sector="technology"):
         promoted, decision = register_and_promote(connection, model, panel, "technology", good)
     assert decision.promote
@@ -244,13 +365,22 @@ def test_promotion_gates_through_the_registry(trained: dict) -> None:
     tags = connection.client.get_model_version(NAME, rejected.version).tags
     assert tags["mlflow_pairs.promotion_decision"] == "not promoted"
     assert "failed: Sharpe 1.500 vs champion 2.000 + 0.1" in tags["mlflow_pairs.promotion_reasons"]
+    with connection.start_run(sector="technology"):
+        _, decision = register_and_promote(
+            connection, model, panel, "technology", {**good, "sharpe": 9.0}, "exploratory"
+        )
+    assert not decision.promote
+    assert connection.get_alias(NAME, "champion").version == promoted.version
     assert mlflow.get_tracking_uri() == connection.tracking_uri
 
 
 # -- the project's own tables -------------------------------------------------------
 
 
-def _check_train_rows(tracking: str, run_id: str, version: str, home: Path) -> None:
+def _check_train_rows(
+    tracking: str, run_id: str, version: str, home: Path, name: str = NAME
+) -> int:
+    """Checks one train run's rows against its artifacts; returns its performance rows."""
     client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
     screening = _artifact(client, run_id, "backtest/screening.csv", home)
     stored = read_table(tracking, "screening_results", where={"run_id": run_id})
@@ -265,9 +395,11 @@ def _check_train_rows(tracking: str, run_id: str, version: str, home: Path) -> N
     pairs = _artifact(client, run_id, "backtest/pair_performance.csv", home)
     pairs = pairs[pairs["variant"] == "garch_gru"]
     performance = read_table(tracking, "model_performance", where={"run_id": run_id})
-    assert len(performance) == len(pairs) > 0
+    assert len(performance) == len(pairs)
+    if performance.empty:
+        return 0
     assert set(performance["model_version"]) == {int(version)}
-    assert set(performance["model_name"]) == {NAME}
+    assert set(performance["model_name"]) == {name}
     performance["window_start"] = performance["period_start"].astype(str)
     performance["window_end"] = performance["period_end"].astype(str)
     keys = ["pair", "window_start", "window_end"]
@@ -275,28 +407,36 @@ def _check_train_rows(tracking: str, run_id: str, version: str, home: Path) -> N
     assert len(both) == len(pairs)
     for column in ("f1", "accuracy", "auc", "sharpe", "max_drawdown", "trades"):
         _same(both[column], both[f"logged_{column}"])
+    return len(performance)
 
 
-def test_train_rows_carry_the_run_id_and_the_logged_numbers(trained: dict) -> None:
-    """The README's main job on the embedded SQLite store (the module fixture)."""
+def test_train_rows_carry_the_run_id_and_the_logged_numbers(synthetic: dict) -> None:
+    """The README's main job (flat: screening rows only) and the synthetic run (pair
+    performance too) on the embedded SQLite store."""
     from mlflow_pairs.config import tables_uri
 
-    connection = trained["connection"]
+    connection = synthetic["connection"]
     uri = tables_uri(connection.settings)
     assert uri == connection.tracking_uri
     client = connection.client
-    trains = [
-        v
-        for v in connection.list_versions(NAME)
-        if client.get_run(v.run_id).data.tags.get("mlflow_pairs.job") == "train"
-    ]
-    assert trains
-    for version in trains:
-        _check_train_rows(uri, version.run_id, version.version, trained["home"])
+    written = {}
+    for name in (NAME, PLANTED):
+        trains = [
+            v
+            for v in connection.list_versions(name)
+            if client.get_run(v.run_id).data.tags.get("mlflow_pairs.job") == "train"
+        ]
+        assert trains
+        written[name] = sum(
+            _check_train_rows(uri, v.run_id, v.version, synthetic["home"], name) for v in trains
+        )
+    assert written[NAME] == 0  # flat: no pair traded
+    assert written[PLANTED] > 0
 
 
-def test_report_pairs_agrees_with_the_runs_artifacts(trained: dict) -> None:
+def test_report_pairs_agrees_with_the_runs_artifacts(synthetic: dict) -> None:
     """`report pairs` recomputed with pandas from what every train run logged."""
+    trained = synthetic
     connection = trained["connection"]
     client = connection.client
     experiment = client.get_experiment_by_name("pairs_trading")
@@ -368,10 +508,20 @@ def test_two_trains_at_once_keep_all_rows(
     create_database(tracking)
     store = {"tracking_uri": tracking, "artifact_root": (tmp_path / "artifacts").as_uri()}
     config = write_config(tmp_path / "config.yaml", {**SMALL, "mlflow": store})
+    write_planted(tmp_path / "planted.csv")
     exe = str(Path(sys.executable).with_name("mlflow-pairs"))
     processes = [
         subprocess.Popen(
-            [exe, "--config", str(config), "train"],
+            [
+                exe,
+                "--config",
+                str(config),
+                "train",
+                "--prices",
+                "planted.csv",
+                "--start",
+                "2014-01-01",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -385,9 +535,9 @@ def test_two_trains_at_once_keep_all_rows(
         assert process.returncode == 0, err
         assert "Warning" not in err
     client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
-    versions = client.search_model_versions(f"name = '{NAME}'")
+    versions = client.search_model_versions(f"name = '{PLANTED}'")
     assert sorted(int(v.version) for v in versions) == [1, 2]
     assert len({v.run_id for v in versions}) == 2
     for version in versions:
-        _check_train_rows(tracking, version.run_id, version.version, tmp_path)
+        assert _check_train_rows(tracking, version.run_id, version.version, tmp_path, PLANTED)
     assert set(read_table(tracking, "screening_results")["run_id"]) == {v.run_id for v in versions}

@@ -15,8 +15,7 @@ from mlflow_pairs.model import (
     GarchGruModel,
     ModelConfig,
     TrainingConfig,
-    classification_metrics,
-    reversion_target,
+    first_passage_target,
 )
 from mlflow_pairs.signals import SignalRule
 from tests.model.simulate import mean_reverting_pairs
@@ -34,49 +33,49 @@ def _fit(prices: pd.DataFrame, n_pairs: int, training: TrainingConfig) -> GarchG
         return GarchGruModel("energy", _pairs(n_pairs), [], training=training).fit(prices)
 
 
-def _zscore_rule(
-    model: GarchGruModel, prices: pd.DataFrame, threshold: float = 1.0
-) -> dict[str, float]:
-    """The z-score-only rule on the model's test part: revert when |z| >= threshold."""
-    n = len(prices)
-    start, horizon = n - int(n * model.config.test_fraction), model.config.horizon
-    labels, predicted = [], []
-    for part in model.spread_parts_.values():
-        z = part.zscore(part.spread(prices)).to_numpy()
-        target = reversion_target(z, horizon, model.config.reversion_threshold)
-        rows = np.arange(start, n - horizon)
-        labels.append(target[rows])
-        predicted.append((np.abs(z[rows]) >= threshold).astype(float))
-    return classification_metrics(np.concatenate(labels), np.concatenate(predicted))
-
-
-def test_reversion_target_by_hand() -> None:
-    z = np.array([2.0, 1.0, -3.0, 0.5, 0.4, 1.0])
-    assert reversion_target(z, 2, 0.0)[:4].tolist() == [0.0, 1.0, 1.0, 0.0]
-    assert np.isnan(reversion_target(z, 2, 0.0)[-2:]).all()
-    assert reversion_target(z, 1, 1.5)[:3].tolist() == [0.0, 0.0, 1.0]
+def test_first_passage_target_by_hand() -> None:
+    z = np.array([2.0, 1.5, 0.4, -2.5, -3.0, -4.2, 1.2, 1.1, 1.0, 0.9])
+    target = first_passage_target(z, horizon=3, exit_z=0.5, stop_z=4.0, min_abs_z=1.0)
+    # t0: 1.5, then 0.4 <= 0.5 -> reaches the exit band first (1). t1: 0.4 next -> 1.
+    # t2: |z| < 1, no candidate. t3 (short side -1): -3.0, -4.2 -> stop first (0).
+    # t4: -4.2 next -> stop (0). t5: beyond the stop, no candidate.
+    # t6: 1.1, 1.0, 0.9 -> neither within 3 days: time limit (0).
+    # t7: 1.0, 0.9, then the data ends before 3 days: unknown (NaN); t8, t9 likewise.
+    expected = [1.0, 1.0, np.nan, 0.0, 0.0, np.nan, 0.0, np.nan, np.nan, np.nan]
+    np.testing.assert_array_equal(target, expected)
+    # The side matters: a negative z exits upwards.
+    assert first_passage_target(np.array([-2.0, -0.3]), 1, 0.5, 4.0, 1.0)[0] == 1.0
+    assert first_passage_target(np.array([-2.0, 0.3]), 1, 0.5, 4.0, 1.0)[0] == 1.0
+    # Unknown (NaN) prices stop the path: no label.
+    assert np.isnan(first_passage_target(np.array([2.0, np.nan, 0.0]), 2, 0.5, 4.0, 1.0)[0])
 
 
 def test_learns_a_mean_reverting_spread_with_garch_noise() -> None:
-    prices = mean_reverting_pairs(3, n_days=2000, n_pairs=3)
-    model = _fit(
-        prices,
-        3,
-        TrainingConfig(
-            epochs=40, seed=1, learning_rate=3e-3, early_stopping_patience=8, batch_size=128
-        ),
-    )
+    """Plain AR(1) reversion: |z| says what there is to say. The GRU learns it (better
+    than a coin and than the constant predictor's Brier score) but, measured here, does
+    not beat the |z| baseline: AUC 0.659 vs 0.672 on this seed (0.63-0.68 vs 0.67-0.74 on
+    others). The regime test below is where it earns its place."""
+    prices = mean_reverting_pairs(4, n_days=2000, n_pairs=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = GarchGruModel(
+            "energy",
+            _pairs(3),
+            [],
+            training=TrainingConfig(
+                epochs=40, seed=1, learning_rate=3e-3, early_stopping_patience=8, batch_size=128
+            ),
+            config=ModelConfig(horizon=5),  # a balanced label: about 44% reach the band
+        ).fit(prices)
     metrics = model.metrics_
-    majority_accuracy = max(model.base_rate_, 1 - model.base_rate_)
-    assert metrics["auc"] > 0.65  # a majority-class guess has AUC 0.5
-    assert metrics["accuracy"] > majority_accuracy + 0.1
-    assert metrics["f1"] > 0.6
-    rule = _zscore_rule(model, prices)
-    assert metrics["auc"] >= rule["auc"]
-    assert metrics["f1"] >= rule["f1"]
+    constant_brier = model.base_rate_ * (1 - model.base_rate_)
+    assert metrics["auc"] > 0.6, metrics
+    assert metrics["zscore_auc"] > 0.6, metrics
+    assert metrics["brier"] < constant_brier, (metrics, constant_brier)
+    assert abs(metrics["auc"] - metrics["zscore_auc"]) < 0.1, metrics
 
 
-def test_beats_the_zscore_rule_when_reversion_speed_follows_volatility() -> None:
+def test_beats_the_zscore_baseline_when_reversion_speed_follows_volatility() -> None:
     prices = mean_reverting_pairs(1, n_days=2500, n_pairs=6, regime_dependent=True)
     model = _fit(
         prices,
@@ -90,20 +89,70 @@ def test_beats_the_zscore_rule_when_reversion_speed_follows_volatility() -> None
             hidden_size=16,
         ),
     )
-    rule = _zscore_rule(model, prices)
-    assert model.metrics_["auc"] >= rule["auc"] + 0.05, (model.metrics_, rule)
-    assert model.metrics_["f1"] >= rule["f1"] + 0.05, (model.metrics_, rule)
+    metrics = model.metrics_
+    assert metrics["auc"] >= metrics["zscore_auc"] + 0.05, metrics
+    assert metrics["brier"] <= metrics["zscore_brier"] - 0.01, metrics
 
 
 @pytest.fixture(scope="module")
 def small_model() -> tuple[GarchGruModel, pd.DataFrame]:
-    prices = mean_reverting_pairs(5, n_days=900, n_pairs=2)
-    return _fit(prices, 2, FAST), prices
+    """A model fitted on the first 800 of 1000 days (it trades only after them)."""
+    prices = mean_reverting_pairs(5, n_days=1000, n_pairs=2)
+    return _fit(prices.iloc[:FITTED], 2, FAST), prices
+
+
+FITTED = 800
+
+
+@pytest.mark.parametrize("end", [FITTED + 1, FITTED + 37, 1000])
+def test_latest_row_is_the_same_for_every_request_length(
+    small_model: tuple[GarchGruModel, pd.DataFrame], end: int
+) -> None:
+    """From the documented minimum (min_history dates before the first new day) upward,
+    the latest row does not depend on where the request starts, and it equals the
+    walk-forward's path (the longest request, all dates)."""
+    model, prices = small_model
+    rule = SignalRule(entry_z=1.0, exit_z=0.2, stop_z=3.5, min_probability=0.0)
+    earliest = FITTED - model.min_history
+    path = model.predict(prices.iloc[earliest - 40 : end], rule=rule, all_dates=True)
+    expected = path[path["date"] == prices.index[end - 1]].reset_index(drop=True)
+    for start in range(earliest - 40, earliest + 1, 4):
+        latest = model.predict(prices.iloc[start:end], rule=rule)
+        # The GRU runs in float32 on batches of different sizes: 1e-7 apart at most.
+        pd.testing.assert_frame_equal(latest, expected, check_exact=False, rtol=1e-6, atol=1e-7)
+        assert latest["signal"].tolist() == expected["signal"].tolist()
+    # Before its data ends the model holds no position.
+    inside = path[path["date"] < prices.index[FITTED - 1]]
+    assert (inside["signal"] == 0).all()
+    traded = path[path["date"] >= prices.index[FITTED - 1]]
+    assert end < FITTED + 30 or (traded["signal"] != 0).any()
+
+
+def test_a_request_from_the_first_new_day_continues_arch_exactly(
+    small_model: tuple[GarchGruModel, pd.DataFrame],
+) -> None:
+    """Served volatility from the first day after the fitted data equals arch's filter
+    over the whole history with the fitted parameters (that day's innovation counted)."""
+    from arch import arch_model
+
+    model, prices = small_model
+    request = prices.iloc[FITTED : FITTED + 60]
+    served = model.predict(request, all_dates=True)
+    for name, part in model.spread_parts_.items():
+        garch = model.garch_parts_[name]
+        history = prices.iloc[: FITTED + 60]
+        changes = part.spread(history).diff().dropna().to_numpy() * garch.scale_
+        arch = arch_model(changes, mean="Constant", vol="GARCH", p=1, q=1, rescale=False)
+        fixed = arch.fix([garch.params_[k] for k in ("mu", "omega", "alpha[1]", "beta[1]")])
+        # arch's sigma_t is known at t-1: the model's one-day-ahead forecast on day t-1.
+        expected = np.asarray(fixed.conditional_volatility)[-59:] / garch.scale_
+        got = served[served["pair"] == name]["garch_sigma"].to_numpy()[:-1]
+        np.testing.assert_allclose(got, expected, rtol=1e-9)
 
 
 def test_same_seed_same_model(small_model: tuple[GarchGruModel, pd.DataFrame]) -> None:
     model, prices = small_model
-    again = _fit(prices, 2, FAST)
+    again = _fit(prices.iloc[:FITTED], 2, FAST)
     request = prices.iloc[-200:]
     pd.testing.assert_frame_equal(
         model.predict(request, all_dates=True), again.predict(request, all_dates=True)
@@ -173,16 +222,26 @@ def test_changing_future_prices_leaves_past_outputs_unchanged(
     assert not before[~cut]["spread"].equals(after[~cut]["spread"])
 
 
-def test_fitted_parts_use_only_the_training_dates() -> None:
+def test_fitted_parts_use_only_their_dates() -> None:
+    """The hedge comes from the screening (given here); GARCH is fitted on the training
+    part only: changing every later price leaves its parameters unchanged. The spread's
+    z-score statistics come from the whole formation window by design."""
     prices = mean_reverting_pairs(5, n_days=900, n_pairs=2)
-    model = _fit(prices, 2, FAST)
-    changed = prices.copy()
+    hedges = {"Y0/X0": (1.2, 0.5), "Y1/X1": (1.2, 0.5)}
     n_train = len(prices) - int(len(prices) * 0.2) * 2
+    changed = prices.copy()
     changed.iloc[n_train:] *= 1.3  # everything after the training part
-    other = _fit(changed, 2, FAST)
-    assert model.spread_parts_ == other.spread_parts_
-    assert model.garch_parts_["Y0/X0"].params_ == other.garch_parts_["Y0/X0"].params_
-    np.testing.assert_array_equal(model.scaler_.mean, other.scaler_.mean)
+    fitted = []
+    for data in (prices, changed):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = GarchGruModel("energy", _pairs(2), [], training=FAST)
+            fitted.append(model.fit(data, hedges=hedges))
+    a, b = fitted
+    for name in ("Y0/X0", "Y1/X1"):
+        assert a.spread_parts_[name].hedge_ratio == 1.2
+        assert a.garch_parts_[name].params_ == b.garch_parts_[name].params_
+    assert a.spread_parts_["Y0/X0"].mean != b.spread_parts_["Y0/X0"].mean
 
 
 def test_native_save_and_load_round_trip(

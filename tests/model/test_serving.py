@@ -201,10 +201,22 @@ def test_served_garch_sigma_equals_arch_full_history_filter(
     model, prices = registered["model"], registered["prices"]
     for name, part in model.spread_parts_.items():
         garch = model.garch_parts_[name]
-        # arch itself, over the whole history from the first fitted day, with the fitted
-        # parameters: its one-day-ahead forecast at the request's last date.
-        returns = part.spread(prices).diff().dropna().to_numpy() * garch.scale_
-        arch = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1, rescale=False)
-        fixed = arch.fix([garch.params_[k] for k in ("mu", "omega", "alpha[1]", "beta[1]")])
-        variance = fixed.forecast(horizon=1, reindex=False).variance.to_numpy()[-1, 0]
+        # arch itself: its GARCH recursion over the whole history from the first fitted
+        # day, with the fitted parameters and the backcast its fit used (from the
+        # training part's residuals about their sample mean, as arch's fit computes it;
+        # a near-unit-persistence fit never forgets its start), then its one-day-ahead
+        # forecast at the request's last date.
+        changes = part.spread(prices).diff().dropna()
+        returns = changes.to_numpy() * garch.scale_
+        train = changes.index <= pd.Timestamp(model.split_["train"][1])
+        volatility = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1).volatility
+        params = np.array([garch.params_[k] for k in ("omega", "alpha[1]", "beta[1]")])
+        resids = returns - garch.params_["mu"]
+        sigma2 = np.empty(len(resids))
+        volatility.compute_variance(
+            params, resids, sigma2,
+            volatility.backcast(returns[train] - returns[train].mean()),
+            volatility.variance_bounds(resids),
+        )  # fmt: skip
+        variance = params[0] + params[1] * resids[-1] ** 2 + params[2] * sigma2[-1]
         assert served_sigma[name] == pytest.approx(np.sqrt(variance) / garch.scale_, rel=1e-6)

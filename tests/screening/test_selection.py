@@ -63,7 +63,7 @@ def test_fdr_selects_by_qvalue(prices: pd.DataFrame) -> None:
     assert (result.selected["qvalue"] <= 0.05).all()
     rejected = result.table[~result.table["selected"]]
     assert all(
-        r.startswith(("fdr:", "half_life", "crossings", "hurst", "correlation"))
+        r.startswith(("fdr:", "hedge_ratio:", "half_life", "crossings", "hurst", "correlation"))
         for r in rejected["rejected_by"]
     )
 
