@@ -329,12 +329,15 @@ class GarchGruModel:
             split: tuple(np.concatenate([r[i] for r in rows]) for i in range(4))
             for split, rows in samples.items()
         }
-        if len(stacked["train"][1]) == 0 or len(np.unique(stacked["train"][1])) < 2:
+        # One outcome only (every candidate reverted, say) is a fact to learn, not an
+        # error: the GRU and the baseline then predict it. No candidate day at all is.
+        if len(stacked["train"][1]) == 0 or len(stacked["validation"][1]) == 0:
             raise DataError(
                 "too-few-observations",
                 f"the formation window {format_dates(prices.index[:1])} on has "
-                f"{len(stacked['train'][1])} labelled training days with |z| >= "
-                f"{cfg.label_min_z} and both outcomes are needed",
+                f"{len(stacked['train'][1])} labelled training and "
+                f"{len(stacked['validation'][1])} validation days with |z| >= "
+                f"{cfg.label_min_z}; both parts need some",
                 symbols=self.symbols,
             )
         self.sequence_ = SequencePart(self.training).fit(

@@ -93,7 +93,7 @@ class ScreeningResult:
 
     @property
     def selected(self) -> pd.DataFrame:
-        return self.table[self.table["selected"]].sort_values("rank")
+        return self.table.loc[self.table["selected"].astype(bool)].sort_values("rank")
 
     @property
     def min_pvalue(self) -> float:

@@ -284,3 +284,24 @@ def test_too_short_training_data_is_a_clear_error() -> None:
     prices = mean_reverting_pairs(5, n_days=200, n_pairs=1)
     with pytest.raises(DataError, match="leave 120 for training"):
         GarchGruModel("energy", _pairs(1), [], training=FAST, config=ModelConfig()).fit(prices)
+
+
+def test_one_outcome_in_training_is_learnt_not_an_error() -> None:
+    """A spread that reverts within days: every candidate day reaches the exit band, so
+    the training labels hold one class. The model still fits (the GRU and the baseline
+    predict that class) so the window's pairs trade; it used to raise and leave every
+    variant flat, the baselines included."""
+    rng = np.random.default_rng(2)
+    index = pd.bdate_range("2015-01-01", periods=900)
+    columns = {}
+    for i in range(2):
+        x = 3.5 + np.cumsum(rng.normal(0, 0.01, 900))
+        cycle = 0.02 * np.sin(np.arange(900) * 2 * np.pi / 6 + i)  # reverts within 3 days
+        columns[f"X{i}"] = np.exp(x)
+        columns[f"Y{i}"] = np.exp(0.5 + 1.2 * x + cycle + rng.normal(0, 0.002, 900))
+    prices = pd.DataFrame(columns, index=index)
+    model = _fit(prices.iloc[:800], 2, FAST)
+    assert model.base_rate_ == 1.0
+    out = model.predict(prices.iloc[-150:], SignalRule(entry_z=1.0), all_dates=True)
+    assert np.isfinite(out["reversion_probability"].iloc[-100:]).all()
+    assert model.baseline_.predict_proba(np.array([1.5]))[0] > 0.9
