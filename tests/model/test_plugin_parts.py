@@ -193,7 +193,7 @@ def model(ewma_plugin: None, prices: pd.DataFrame) -> GarchGruModel:
 @pytest.fixture(scope="module")
 def logged(
     model: GarchGruModel, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Any]]:
+) -> dict[str, Any]:
     """The model logged with the flavor to a temporary SQLite MLflow store."""
     root = tmp_path_factory.mktemp("ewma-store")
     uri = f"sqlite:///{root / 'mlflow.db'}"
@@ -213,7 +213,7 @@ def logged(
     finally:
         mlflow.set_tracking_uri(previous[0])
         mlflow.set_registry_uri(previous[1])
-    yield {"info": info, "uri": uri, "root": Path(root), "path": local}
+    return {"info": info, "uri": uri, "root": Path(root), "path": local}
 
 
 def ewma_sigma_oracle(model: GarchGruModel, prices: pd.DataFrame, y: str, x: str) -> pd.Series:
