@@ -29,9 +29,14 @@ class NotFoundError(MlflowPairsError):
 class TrackingConnectionError(MlflowPairsError):
     """The MLflow tracking store, registry or database cannot be reached or used."""
 
+    exit_code = 2
+
 
 class DatabaseError(MlflowPairsError):
-    """A database set-up step (create, upgrade) failed."""
+    """A database set-up step (create, upgrade, downgrade) failed or was given a bad
+    revision."""
+
+    exit_code = 2
 
 
 class ServerError(MlflowPairsError):

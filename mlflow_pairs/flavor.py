@@ -314,6 +314,9 @@ def _input_prices(model_input: Any) -> pd.DataFrame:
     if not isinstance(model_input, pd.DataFrame):
         model_input = pd.DataFrame(model_input)
     columns = model_input.columns
+    flags = [str(c) for c, kind in model_input.dtypes.items() if kind == bool]  # noqa: E721
+    if flags:
+        raise ValueError(f"model input: column(s) {', '.join(flags)} hold true/false, not prices")
     if "date" in columns and "symbol" not in columns and columns.is_unique:
         dates = model_input["date"]
         if pd.api.types.is_datetime64_any_dtype(dates):

@@ -8,6 +8,7 @@ which of them load (a comma-separated list of entry-point names; empty loads non
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -141,8 +142,12 @@ def plugin_failures() -> dict[str, str]:
 
 
 def list_plugins() -> list[PluginInfo]:
-    """Every registered plugin (built-ins first) and every one that failed to load."""
+    """Every registered plugin (built-ins first) and every one that failed to load or
+    whose hook raised (every hook is called first, so a raising one shows as failed)."""
     load_plugins()
+    for collect in (get_universes, get_price_sources, get_features, get_model_parts):
+        with contextlib.suppress(PluginConflictError):  # reported where the name is used
+            collect()
     infos = []
     for name, plugin in pm.list_name_plugin():
         if plugin is None:

@@ -2,20 +2,27 @@
 
 Two mechanisms work together:
 
-* :func:`mask_uri` hides the password of any URI (``postgresql://u:pw@h/db`` becomes
-  ``postgresql://u:***@h/db``);
 * :func:`register_secret` remembers secret values (for example the value of
-  ``MLFLOW_DB_PASSWORD`` when the configuration expands it) and :func:`redact` replaces
-  them wherever they appear, also inside text that is not a URI.
+  ``MLFLOW_DB_PASSWORD`` when the configuration expands it), as typed and as they are
+  written inside a URI (percent-encoded), and :func:`redact` replaces them wherever they
+  appear, also inside text that is not a URI;
+* :func:`mask_uri` hides the password of any URI (``postgresql://u:pw@h/db`` becomes
+  ``postgresql://u:***@h/db``), also one that is not registered; the password runs to the
+  last ``@`` of the URI, so an unencoded ``@``, ``:`` or ``/`` in it is hidden too.
+
+Registered secrets are replaced first: a password with a space, which ends a URI pattern,
+is still hidden whole.
 
 :func:`install_log_redaction` applies both to every log record of the process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 __all__ = [
     "MASK",
@@ -24,14 +31,20 @@ __all__ = [
     "mask_uri",
     "redact",
     "register_secret",
+    "register_uri_password",
 ]
 
 MASK = "***"
 
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|CREDENTIAL", re.IGNORECASE)
 # scheme://user:password@host  -> the password is everything between the first ':' after
-# the scheme's '//' and the last '@' before the host.
-_URI_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?=@)")
+# the scheme's '//' and the LAST '@' of the URI (a run without whitespace): a password
+# that is not percent-encoded may hold '@', ':', '/', '?' or '#' itself, and stopping at
+# its first '@' would show the rest. A space ends the URI; registered secrets cover that.
+_URI_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>\S*)(?=@)")
+
+#: Secrets shorter than this are not registered (in any form).
+_MIN_SECRET_LENGTH = 4
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -42,30 +55,74 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
-def register_secret(value: str | None) -> None:
-    """Remember ``value`` so that :func:`redact` hides it from now on.
+def _secret_forms(value: str) -> set[str]:
+    """``value`` as typed and the forms it takes in a URI or a query string.
 
-    Values shorter than four characters are not registered: hiding them would mangle
-    ordinary text and they are not meaningful secrets anyway.
+    Percent-encoded (``quote(value, safe="")``, ``quote(value)``, ``quote_plus(value)``) and,
+    for a value taken from a URI, decoded (``unquote(value)``).
     """
-    if value and len(value) >= 4:
+    return {value, quote(value, safe=""), quote(value), quote_plus(value), unquote(value)}
+
+
+def register_secret(value: str | None) -> None:
+    """Remember ``value``, in every form of :func:`_secret_forms`, so that :func:`redact`
+    hides it from now on.
+
+    Values shorter than four characters are not registered, in any form: hiding them would
+    mangle ordinary text and they are not meaningful secrets anyway (a URI's password is
+    still masked by :func:`mask_uri`, whatever its length).
+    """
+    if value and len(value) >= _MIN_SECRET_LENGTH:
+        forms = {form for form in _secret_forms(value) if len(form) >= _MIN_SECRET_LENGTH}
         with _lock:
-            _secrets.add(value)
+            _secrets.update(forms)
+
+
+def register_uri_password(uri: str | None) -> None:
+    """Register the password of ``uri`` as written there, and decoded.
+
+    Also for a URI written with its password not (or not wholly) percent-encoded: the part
+    up to the last ``@`` and, when the password holds a space, what :func:`urlsplit` finds.
+    """
+    if not uri:
+        return
+    for match in _URI_PASSWORD.finditer(uri):
+        register_secret(match.group("pw"))
+    with contextlib.suppress(ValueError):  # an invalid port, an unclosed "[" of IPv6
+        register_secret(urlsplit(uri.strip()).password)
+
+
+def _mask_uri_passwords(text: str) -> str:
+    return _URI_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+
+
+def _replace_registered(text: str) -> str:
+    with _lock:
+        # Longest first: a secret that contains another is replaced whole.
+        secrets = sorted(_secrets, key=lambda secret: (-len(secret), secret))
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
 
 
 def mask_uri(uri: str) -> str:
-    """Return ``uri`` with the password of its user-info part replaced by ``***``."""
-    return _URI_PASSWORD.sub(lambda m: m.group("head") + MASK, uri)
+    """Return ``uri`` with the password of its user-info part replaced by ``***``.
+
+    The password runs from the first ``:`` after the user name to the last ``@``, so one
+    written with an unencoded ``@``, ``:`` or ``/`` is hidden whole; registered secrets are
+    replaced first (as in :func:`redact`), which also covers a password holding a space.
+    """
+    return redact(uri)
 
 
 def redact(text: str) -> str:
-    """Mask URI passwords and every registered secret value in ``text``."""
-    text = mask_uri(text)
-    with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
+    """Replace every registered secret, then every URI password, in ``text`` by ``***``.
+
+    Registered secrets go first: masking the URIs first would cut a password holding an
+    ``@`` or a space in two, and the parts would no longer match the registered value.
+    """
+    return _mask_uri_passwords(_replace_registered(text))
 
 
 _installed = False

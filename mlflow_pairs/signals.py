@@ -48,6 +48,13 @@ class SignalRule:
             raise ValueError("thresholds must satisfy 0 <= exit_z < entry_z < stop_z")
         if not 0 <= self.min_probability <= 1:
             raise ValueError("min_probability must be in [0, 1]")
+        if isinstance(self.max_holding, bool) or not self.max_holding >= 1:
+            raise ValueError(
+                f"max_holding must be a whole number of days >= 1, got {self.max_holding}"
+            )
+        values = (self.entry_z, self.exit_z, self.stop_z, self.min_probability)
+        if not all(np.isfinite(v) for v in values):
+            raise ValueError(f"thresholds must be finite numbers, got {values}")
 
 
 def threshold_scale(vol_ratio: np.ndarray | None, rule: SignalRule, n: int) -> np.ndarray:

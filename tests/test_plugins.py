@@ -104,6 +104,24 @@ def test_plugin_raising_in_a_hook_is_reported_and_skipped(
     assert "vendor API down" in plugin_failures()["raising-plugin"]
 
 
+def test_plugins_list_shows_a_plugin_whose_hook_raises_as_failed(
+    register_inline: list[str], no_recorded_failures: None
+) -> None:
+    """`plugins list` calls every hook first, so a plugin that imports fine but raises in
+    a hook is listed as FAILED (before, it was listed with its hooks as if healthy)."""
+
+    class RaisingFeatures:
+        @hookimpl
+        def register_features(self, register):  # type: ignore[no-untyped-def]
+            raise RuntimeError("feature store down")
+
+    pm.register(RaisingFeatures(), name="raising-features")
+    register_inline.append("raising-features")
+    infos = {info.name: info for info in list_plugins()}
+    assert infos["raising-features"].error is not None
+    assert "feature store down" in infos["raising-features"].error
+
+
 def _plugin_env(extra_path: Path | None = None, **variables: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     if extra_path is not None:

@@ -14,6 +14,7 @@ from mlflow_pairs.cli.doctor_cmd import doctor
 from mlflow_pairs.cli.models_cmd import backtest, models_group, promote
 from mlflow_pairs.cli.plugins_cmd import data_group, plugins_group, universes_group
 from mlflow_pairs.cli.report_cmd import report_group
+from mlflow_pairs.cli.runs_cmd import runs_group
 from mlflow_pairs.cli.screen_cmd import screen
 from mlflow_pairs.cli.server_cmd import server
 from mlflow_pairs.cli.train_cmd import train
@@ -53,6 +54,7 @@ cli.add_command(backtest)
 cli.add_command(models_group)
 cli.add_command(promote)
 cli.add_command(report_group)
+cli.add_command(runs_group)
 
 
 def main() -> None:
@@ -60,9 +62,16 @@ def main() -> None:
     from dotenv import load_dotenv
 
     # MLflow's own variables (credentials, URIs) may live in .env too.
-    load_dotenv(".env", override=False)
+    try:
+        load_dotenv(".env", override=False)
+    except (UnicodeDecodeError, OSError) as exc:
+        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else exc.strerror
+        click.echo(f"Error: .env: cannot be read as UTF-8 text ({reason})", err=True)
+        sys.exit(2)
     configure_logging(debug="--debug" in sys.argv[1:])
     from mlflow_pairs.plugins import register_commands
 
     register_commands(cli)
+    # A reader that goes away (`... | head`) ends the command quietly: click handles the
+    # broken pipe (exit 1, no traceback) once PairsGroup lets it through.
     cli(prog_name="mlflow-pairs")

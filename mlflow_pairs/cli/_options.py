@@ -15,7 +15,40 @@ from mlflow_pairs.plugins import get_universe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["LoadedData", "data_options", "panel_from_options", "trading_rules"]
+__all__ = [
+    "LoadedData",
+    "check_output_path",
+    "data_options",
+    "finite",
+    "model_specs",
+    "panel_from_options",
+    "trading_rules",
+]
+
+
+def finite(value: float | None, option: str) -> float | None:
+    """``value`` unless it is NaN or infinite (click's ranges let NaN through)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number", param_hint=option)
+    return value
+
+
+def check_output_path(path: str, option: str) -> None:
+    """Fail before any work when ``path`` cannot be written: its folder must exist (no
+    folder is created for a mistyped path) and be writable, and it must not be a folder."""
+    import os
+    from pathlib import Path
+
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise click.BadParameter(f"{path} is a folder, not a file", param_hint=option)
+    if not folder.is_dir():
+        raise click.BadParameter(f"folder {folder} does not exist", param_hint=option)
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise click.BadParameter(f"{path} is not writable", param_hint=option)
 
 
 @dataclass(frozen=True)
@@ -27,9 +60,15 @@ class LoadedData:
 
 
 def _symbols(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
-    if not value:
+    if value is None:
         return None
-    return [s.strip() for s in value.split(",") if s.strip()]
+    symbols = [s.strip() for s in value.split(",") if s.strip()]
+    if not symbols:
+        raise click.BadParameter(f"no symbol in {value!r}; give A,B,...")
+    duplicated = sorted({s for s in symbols if symbols.count(s) > 1})
+    if duplicated:
+        raise click.BadParameter(f"symbol(s) {', '.join(duplicated)} given twice")
+    return symbols
 
 
 def data_options(func: F) -> F:
@@ -65,8 +104,41 @@ def panel_from_options(
     start: str | None,
     end: str | None,
     min_observations: int = 1,
+    min_symbols: int = 1,
 ) -> LoadedData:
-    """Load the panel the options describe, with the configured gap policy."""
+    """Load the panel the options describe, with the configured gap policy; fewer than
+    ``min_symbols`` symbols (2 to form a pair) is an error naming them."""
+    loaded = _load(
+        settings,
+        universe=universe,
+        prices=prices,
+        symbols=symbols,
+        start=start,
+        end=end,
+        min_observations=min_observations,
+    )
+    found = loaded.panel.symbols
+    if len(found) < min_symbols:
+        source = f"universe {universe}" if universe else f"file {prices}"
+        raise DataError(
+            "too-few-symbols",
+            f"{source}: {len(found)} symbol(s) ({', '.join(found) or 'none'}); at least "
+            f"{min_symbols} are needed to form a pair",
+            symbols=list(found),
+        )
+    return loaded
+
+
+def _load(
+    settings: Settings,
+    *,
+    universe: str | None,
+    prices: str | None,
+    symbols: list[str] | None,
+    start: str | None,
+    end: str | None,
+    min_observations: int,
+) -> LoadedData:
     if (universe is None) == (prices is None):
         raise click.UsageError("give exactly one of --universe NAME and --prices FILE")
     policy = GapPolicy(settings.data.gap_policy, settings.data.max_fill_days)

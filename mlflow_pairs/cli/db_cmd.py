@@ -18,7 +18,7 @@ from mlflow_pairs.db import (
     upgrade_mlflow_schema,
     upgrade_pairs_schema,
 )
-from mlflow_pairs.secrets import mask_uri, register_secret
+from mlflow_pairs.secrets import mask_uri, register_secret, register_uri_password
 
 
 def _uri_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -35,6 +35,7 @@ def _target(app: AppContext, uri: str | None) -> str:
     from mlflow_pairs.tracking._uris import normalise_store_uri
 
     if uri:
+        register_uri_password(uri)  # as typed too: it may hold an unencoded space or '@'
         password = parse_url(uri).password
         if password:
             register_secret(str(password))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import click
 
 from mlflow_pairs.cli._app import AppContext, pass_app
+from mlflow_pairs.cli.runs_cmd import DEFAULT_STALE_AFTER, parse_duration, reap_hint
 from mlflow_pairs.errors import MlflowPairsError
 from mlflow_pairs.secrets import mask_uri, redact
 
@@ -60,10 +63,63 @@ def _plugins() -> str:
     )
 
 
+def _ids(items: list[str], limit: int = 10) -> str:
+    shown = ", ".join(items[:limit])
+    return f"{shown}, and {len(items) - limit} more" if len(items) > limit else shown
+
+
+def _runs_check(connection: Any, threshold: float, stale_after: str) -> str:
+    """Stale RUNNING runs of the experiment; registered versions of unfinished runs
+    that ``runs reap`` has not flagged yet."""
+    from mlflow_pairs.tracking.connection import INCOMPLETE_RUN_TAG
+
+    now = time.time()
+    experiment = connection.experiment_name
+    stale = connection.stale_runs(threshold, now=now)
+    unfinished = connection.unfinished_versions(threshold, now=now)
+    flagged = [v for v, _ in unfinished if v.tags.get(INCOMPLETE_RUN_TAG) == "true"]
+    unflagged = [
+        f"{v.name} v{v.version} (run {status})"
+        for v, status in unfinished
+        if v.tags.get(INCOMPLETE_RUN_TAG) != "true"
+    ]
+    problems = []
+    if stale:
+        problems.append(
+            f"{len(stale)} run(s) of {experiment!r} still RUNNING with no update for "
+            f"{stale_after} or more: {_ids([run.info.run_id for run in stale])}"
+        )
+    if unflagged:
+        problems.append(
+            f"{len(unflagged)} registered version(s) of runs that did not finish: "
+            f"{_ids(unflagged, 5)}"
+        )
+    if problems:
+        raise MlflowPairsError(f"{'; '.join(problems)} (run `{reap_hint(stale_after)}`)")
+    detail = f"no run of {experiment!r} RUNNING without an update for {stale_after}"
+    if flagged:
+        detail += f"; {len(flagged)} version(s) tagged {INCOMPLETE_RUN_TAG}"
+    return detail
+
+
 @click.command("doctor")
+@click.option(
+    "--stale-after",
+    default=DEFAULT_STALE_AFTER,
+    show_default=True,
+    metavar="DURATION",
+    help="A RUNNING run whose last update (start or latest metric) is older than this is "
+    "stale and fails the runs check: 30m, 1h, 2d.",
+)
 @pass_app
-def doctor(app: AppContext) -> None:
-    """Check the configuration, tracking store, schema, registry and libraries."""
+def doctor(app: AppContext, stale_after: str) -> None:
+    """Check the configuration, tracking store, schema, registry, runs and libraries.
+
+    The runs check fails on runs of the configured experiment left RUNNING (a killed
+    process cannot end its run) and on registered versions of runs that did not finish,
+    until `mlflow-pairs runs reap` has closed and flagged them.
+    """
+    threshold = parse_duration(stale_after, "--stale-after")
     checks: list[Check] = []
     checks.append(_run("config", lambda: f"loaded {app.settings.source}"))
     connection = None
@@ -128,6 +184,13 @@ def doctor(app: AppContext) -> None:
         return f"usable at {mask_uri(connection.registry_uri)} ({len(models)} model(s) seen)"
 
     checks.append(_run("registry", registry))
+
+    def runs() -> str:
+        if connection is None or not tracking_ok:
+            raise _Skip("tracking store not reachable")
+        return _runs_check(connection, threshold, stale_after)
+
+    checks.append(_run("runs", runs))
     checks.append(_run("plugins", _plugins))
     for package in ("mlflow", "torch", "arch", "pandas", "numpy"):
         checks.append(_run(package, functools.partial(_package_version, package)))

@@ -93,6 +93,7 @@ def backtest(app: AppContext, model_uri: str, sector: str | None, **data: Any) -
     connection = app.connection()
     connection.check()
     connection.activate()
+    _check_model_uri(connection, model_uri)
     model = flavor.load_model(model_uri)
     if data.get("universe") is None and data.get("prices") is None:
         data["universe"] = _universe_for(sector or model.sector)
@@ -151,3 +152,36 @@ def backtest(app: AppContext, model_uri: str, sector: str | None, **data: Any) -
         f"Sharpe {stats['sharpe']:.2f}, annual return {stats['annual_return']:.2%}, "
         f"max drawdown {stats['max_drawdown']:.2%}; run {run.info.run_id}"
     )
+
+
+def _check_model_uri(connection: Any, uri: str) -> None:
+    """A ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` that does not exist is a
+    one-line error naming the model and what it has (exit 2)."""
+    import re
+
+    from mlflow.exceptions import MlflowException
+
+    match = re.fullmatch(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))", uri)
+    if not match:
+        return
+    name = match["name"]
+    try:
+        registered = connection.client.get_registered_model(name)
+    except MlflowException:
+        names = [m.name for m in connection.client.search_registered_models(max_results=50)]
+        raise NotFoundError(
+            f"no registered model {name!r} (registered: {', '.join(sorted(names)) or 'none'})"
+        ) from None
+    versions = sorted((str(v.version) for v in connection.list_versions(name)), key=int)
+    aliases = dict(registered.aliases or {})
+    if match["alias"] and match["alias"] not in aliases:
+        shown = ", ".join(f"{a} -> v{v}" for a, v in sorted(aliases.items())) or "none"
+        raise NotFoundError(
+            f"model {name!r} has no alias {match['alias']!r} (aliases: {shown}; versions: "
+            f"{', '.join(versions) or 'none'})"
+        )
+    if match["version"] and match["version"] not in versions:
+        raise NotFoundError(
+            f"model {name!r} has no version {match['version']} (versions: "
+            f"{', '.join(versions) or 'none'})"
+        )

@@ -18,7 +18,12 @@ def _since(value: str | None) -> datetime | None:
         return None
     match = _RELATIVE.match(value.strip())
     if match:
-        return datetime.now(timezone.utc) - timedelta(days=int(match.group("n")))
+        try:
+            return datetime.now(timezone.utc) - timedelta(days=int(match.group("n")))
+        except OverflowError:
+            raise click.BadParameter(
+                f"{value!r} reaches back before year 1; give fewer days or a date"
+            ) from None
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import click
 
 from mlflow_pairs.cli._app import AppContext, pass_app
-from mlflow_pairs.cli._options import data_options, panel_from_options
+from mlflow_pairs.cli._options import check_output_path, data_options, finite, panel_from_options
 
 # Progress bars appear from this many tests (pairs x 2 directions) on.
 _PROGRESS_FROM = 20_000
@@ -33,6 +32,7 @@ _PROGRESS_FROM = 20_000
 @click.option(
     "--fdr",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    callback=lambda ctx, param, value: finite(value, "--fdr"),
     default=None,
     help="Select by Benjamini-Hochberg q-value <= Q [config: screening.fdr, 0.05].",
 )
@@ -94,11 +94,18 @@ def screen(
     }
     config.update({key: value for key, value in overrides.items() if value is not None})
     criteria = ScreeningCriteria(**config)
+    if output:
+        check_output_path(output, "--output")
     connection = None
     if not no_log:
         connection = app.connection()
         connection.check()  # fail before the work, not after it
-    loaded = panel_from_options(settings, min_observations=2 * (criteria.max_lag + 2), **data)  # type: ignore[arg-type]
+    loaded = panel_from_options(
+        settings,
+        min_observations=2 * (criteria.max_lag + 2),
+        min_symbols=2,
+        **data,  # type: ignore[arg-type]
+    )
     panel, sectors = loaded.panel, loaded.sectors
     n_pairs = len(panel.symbols) * (len(panel.symbols) - 1) // 2
     with _progress(2 * n_pairs) as advance:
@@ -122,7 +129,6 @@ def screen(
         ]
         click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
         result.table.to_csv(output, index=False)
         click.echo(f"Wrote {result.n_tested} rows to {output}")
     if connection is not None:

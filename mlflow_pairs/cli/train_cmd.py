@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from mlflow_pairs.cli._app import AppContext, pass_app
-from mlflow_pairs.errors import MlflowPairsError
+from mlflow_pairs.errors import ConfigError, MlflowPairsError, NotFoundError
+from mlflow_pairs.secrets import redact
 
 
 def _universe_for(sector: str) -> str:
@@ -21,7 +22,11 @@ def _universe_for(sector: str) -> str:
             return candidate
     matching = sorted(n for n, u in universes.items() if u.sector == sector)
     if not matching:
-        raise MlflowPairsError(f"no universe is registered for sector {sector!r}")
+        known = sorted({u.sector for u in universes.values()})
+        raise NotFoundError(
+            f"no universe is registered for sector {sector!r} (sectors with one: "
+            f"{', '.join(known)})"
+        )
     return matching[0]
 
 
@@ -57,14 +62,49 @@ def train(
     champion when the configured gates pass.
     """
     settings = app.settings
+    if all_sectors and (sector or prices):
+        raise click.UsageError("--all-sectors trains every active sector: drop --sector/--prices")
+    if prices and sector:
+        raise click.UsageError(
+            "--prices trains a 'custom' model on the file's symbols: drop --sector (a file "
+            "written into a sector's model would mix its symbols with the sector's)"
+        )
+    if symbols is not None and not [s for s in symbols.split(",") if s.strip()]:
+        raise click.BadParameter(f"no symbol in {symbols!r}; give A,B,...", param_hint="--symbols")
     if all_sectors:
         sectors = list(settings.sectors.active)
     else:
         sectors = [sector or ("custom" if prices else settings.sectors.active[0])]
+    # Everything knowable before the walk-forward is checked before it.
+    from mlflow_pairs.model import select_device
+
+    try:
+        select_device(settings.ml.device)
+    except ValueError as exc:
+        raise ConfigError(f"ml.device: {exc}") from None
+    if not prices:
+        for name in sectors:
+            _universe_for(name)
+    _check_stores(settings)
     connection = app.connection()
     connection.check()
+    failed: list[tuple[str, MlflowPairsError]] = []
     for name in sectors:
-        _train_sector(app, connection, name, prices, symbols, start, end)
+        try:
+            _train_sector(app, connection, name, prices, symbols, start, end)
+        except MlflowPairsError as exc:
+            if len(sectors) == 1:
+                raise
+            failed.append((name, exc))
+            click.echo(f"Error: sector {name}: {redact(str(exc))}", err=True)
+    if failed:
+        names = ", ".join(name for name, _ in failed)
+        trained = len(sectors) - len(failed)
+        error = MlflowPairsError(
+            f"{len(failed)} of {len(sectors)} sectors failed ({names}); {trained} trained"
+        )
+        error.exit_code = max(exc.exit_code for _, exc in failed)
+        raise error from failed[0][1]
 
 
 def _train_sector(
@@ -102,6 +142,7 @@ def _train_sector(
         start=start or bt.start,
         end=end or bt.end,
         min_observations=bt.formation_days + bt.trading_days,
+        min_symbols=2,
     )
     panel = loaded.panel
     features = features_for_sector(sector)
@@ -175,6 +216,15 @@ def _train_sector(
                 f"the latest window's pairs did not pass screening ({evidence}): the model "
                 "is registered for inspection and serving tests, never promoted",
             )
+        counts = {s: sum(w.status == s for w in results) for s in ("tested", "flat")}
+        mlflow.set_tag(
+            "mlflow.note.content",
+            f"Walk-forward train of sector {sector} on {panel.universe or panel.source_uri} "
+            f"({len(results)} windows: {counts['tested']} traded tested pairs, "
+            f"{counts['flat']} flat). Variants static_z, garch, garch_gru with the same "
+            f"costs; the latest window's model is registered ({evidence}). See "
+            "plots/tear_sheet.png and backtest/.",
+        )
         candidate = candidate_metrics(latest)
         mlflow.log_metrics({f"candidate_{k}": v for k, v in candidate.items() if v == v})
         version, decision = register_and_promote(
@@ -303,3 +353,42 @@ def _write_tables(
         return counts
 
     write_rows(app, connection, write)
+
+
+def _check_stores(settings: Any) -> None:
+    """A local artifact root must be a writable folder (or creatable under one), and an
+    explicit ``tables.uri`` must be a database URI: found before the walk-forward, not
+    after it."""
+    import os
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    from mlflow_pairs.tracking._uris import absolute_artifact_root
+
+    root = absolute_artifact_root(settings.mlflow.artifact_root)
+    if urlparse(root).scheme == "file":
+        # MLflow creates the root on the first artifact; do it now, and write to it, so a
+        # root that cannot hold artifacts fails here rather than after the work.
+        path = Path(urlparse(root).path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / f".mlflow-pairs-write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(
+                f"mlflow.artifact_root {settings.mlflow.artifact_root}: cannot write there "
+                f"({exc.strerror or exc})"
+            ) from None
+    tables = settings.tables.uri.strip()
+    if tables.lower() not in ("", "off", "none", "false", "auto") and "${" not in tables:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(tables)
+        except ArgumentError:
+            raise ConfigError(
+                f"tables.uri {tables!r} is not a database URI (e.g. "
+                "postgresql://user@host/db, sqlite:///path.db, auto or off)"
+            ) from None

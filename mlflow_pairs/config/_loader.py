@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 from pydantic import ValidationError
 
 from mlflow_pairs.config._schema import Settings
 from mlflow_pairs.errors import ConfigError
-from mlflow_pairs.secrets import is_secret_name, redact, register_secret
+from mlflow_pairs.secrets import is_secret_name, redact, register_secret, register_uri_password
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -45,7 +46,11 @@ _MLFLOW_OVERRIDES = {
 _DEFERRED_KEYS = frozenset({"mlflow.backend_store_uri", "tables.uri"})
 
 _VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
-_URI_USERINFO = re.compile(r"://[^:/@\s]*:(?P<pw>[^@\s]+)@")
+# The user-info part of a URI written in the file, before expansion: from "scheme://" to
+# the '@' before the host, ${...} references counted whole (their value is not known yet).
+_TEMPLATE_USERINFO = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.\-]*://(?P<userinfo>(?:\$\{[^}]*\}|[^/?#@\s])*)@"
+)
 
 
 def default_config_text() -> str:
@@ -70,17 +75,54 @@ def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
     return chosen
 
 
+#: A configuration file larger than this is refused unread.
+_MAX_CONFIG_BYTES = 1_000_000
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a configuration needs none, and nested aliases
+    let a few lines expand into gigabytes (a "billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in the configuration",
+                event.start_mark,
+            )  # fmt: skip
+        return super().compose_node(parent, index)
+
+
 def _read_environ(dotenv_path: Path | None) -> dict[str, str]:
     from dotenv import dotenv_values
 
     merged: dict[str, str] = {}
     if dotenv_path is not None and dotenv_path.is_file():
-        merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        try:
+            values = dotenv_values(dotenv_path)
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{dotenv_path}: cannot be read as UTF-8 text ({exc.reason})"
+            ) from None
+        merged.update({k: v for k, v in values.items() if v is not None})
     merged.update(os.environ)  # the real environment wins over .env
     return merged
 
 
 def _expand(value: str, key: str, source: str, environ: Mapping[str, str]) -> str:
+    """``value`` with its ``${VAR}`` and ``${VAR:-default}`` references replaced.
+
+    A reference inside the user-info part of a URI (``postgresql://u:${PW}@host/db``) is
+    replaced by its value percent-encoded, so a password holding ``@ : / % # ?`` or a space
+    still makes a URI that parses back to that password. Elsewhere, a whole URI in one
+    variable included, values are used as written. Secret values are registered (as typed
+    and encoded) so that :func:`~mlflow_pairs.secrets.redact` hides them.
+    """
+    userinfo = [match.span("userinfo") for match in _TEMPLATE_USERINFO.finditer(value)]
+
+    def in_userinfo(match: re.Match[str]) -> bool:
+        return any(start <= match.start() and match.end() <= end for start, end in userinfo)
+
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group("name"), match.group("default")
         if name in environ:
@@ -94,11 +136,10 @@ def _expand(value: str, key: str, source: str, environ: Mapping[str, str]) -> st
             )
         if is_secret_name(name):
             register_secret(resolved)
-        return resolved
+        return quote(resolved, safe="") if in_userinfo(match) else resolved
 
     expanded = _VARIABLE.sub(substitute, value)
-    for password in _URI_USERINFO.findall(expanded):
-        register_secret(password)
+    register_uri_password(expanded)  # also a password written in the file itself
     return expanded
 
 
@@ -162,16 +203,27 @@ def load_settings(
     if file is None:
         source, text = "<package defaults>/config.yaml", default_config_text()
     else:
-        source, text = str(file), file.read_text("utf-8")
+        source = str(file)
+        try:
+            if file.stat().st_size > _MAX_CONFIG_BYTES:
+                raise ConfigError(f"{source}: larger than {_MAX_CONFIG_BYTES} bytes")
+            text = file.read_text("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{source}: not UTF-8 text ({exc.reason})") from None
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot be read ({exc.strerror})") from None
     env = (
         dict(environ)
         if environ is not None
         else _read_environ(Path(dotenv_path) if dotenv_path else None)
     )
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{source}: not valid YAML: {problem}{where}") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -239,7 +291,16 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
     with contextlib.suppress(ConfigError):
         # Expanding registers any password in it, so redact() masks it below.
         _expand(settings.tables.uri, "tables.uri", settings.source, settings._environ)
-    return json.loads(redact(json.dumps(data)))
+    return _redact_tree(data)
+
+
+def _redact_tree(node: Any) -> Any:
+    # Each string on its own: redacting the JSON text would miss a secret that JSON escapes.
+    if isinstance(node, dict):
+        return {key: _redact_tree(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_redact_tree(item) for item in node]
+    return redact(node) if isinstance(node, str) else node
 
 
 def config_hash(settings: Settings) -> str:

@@ -105,7 +105,7 @@ class TablesSettings(_Section):
 class SectorSettings(_Section):
     """Which sectors the jobs run on (``active``) and which names are valid (``available``)."""
 
-    active: list[str] = Field(default_factory=lambda: ["technology"])
+    active: list[str] = Field(default_factory=lambda: ["technology"], min_length=1)
     available: list[str] = Field(default_factory=lambda: list(GICS_SECTORS))
 
     @model_validator(mode="after")
@@ -242,7 +242,7 @@ class GarchSettings(_Section):
 class MLSettings(_Section):
     """The sequence part and its training."""
 
-    seed: int = 42
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42
     epochs: PositiveInt = 50
     batch_size: PositiveInt = 64
     learning_rate: Annotated[float, Field(gt=0)] = 1e-3
@@ -254,7 +254,7 @@ class MLSettings(_Section):
     validation_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
     test_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    torch_threads: PositiveInt = 1
+    torch_threads: Annotated[int, Field(ge=1, le=256)] = 1
 
 
 class Settings(_Section):
@@ -272,6 +272,19 @@ class Settings(_Section):
     hedge: HedgeSettings = Field(default_factory=HedgeSettings)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
     ml: MLSettings = Field(default_factory=MLSettings)
+
+    @model_validator(mode="after")
+    def _label_fits_the_windows(self) -> Settings:
+        # The first-passage label looks max_holding days ahead; each part of the
+        # formation window's split must hold more than that, or no day has a label.
+        bt, ml = self.backtest, self.ml
+        shortest = int(bt.formation_days * min(ml.validation_fraction, ml.test_fraction))
+        if bt.max_holding >= shortest:
+            raise ValueError(
+                f"backtest.max_holding {bt.max_holding} must be below {shortest} days (the "
+                f"smallest part of a {bt.formation_days}-day formation window's split)"
+            )
+        return self
 
     _source: str = PrivateAttr(default="<defaults>")
     _environ: dict[str, str] = PrivateAttr(default_factory=dict)

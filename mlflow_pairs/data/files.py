@@ -38,8 +38,17 @@ def read_price_file(path: str | Path, file_format: str | None = None) -> pd.Data
             if isinstance(table.index, pd.DatetimeIndex):
                 table = table.reset_index()
         else:
+            # pandas renames a repeated column (AAPL, AAPL.1): read the header as written.
+            header = pd.read_csv(path, nrows=1, header=None, dtype=str).iloc[0].tolist()
+            repeated = sorted({str(c) for c in header if header.count(c) > 1})
+            if repeated:
+                raise DataError(
+                    "duplicate-symbols",
+                    f"price file {path}: column(s) {', '.join(repeated)} appear more than once",
+                    symbols=repeated,
+                )
             table = pd.read_csv(path, dtype=str, keep_default_na=True)
-    except (OSError, ValueError, ImportError) as exc:
+    except (OSError, ValueError, ImportError, UnicodeDecodeError) as exc:
         raise DataError("file", f"cannot read price file {path}: {exc}") from None
     return table_to_wide(table, f"price file {path}")
 

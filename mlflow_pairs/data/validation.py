@@ -137,13 +137,23 @@ def _day(value: pd.Timestamp | None) -> str:
     return "the beginning" if value is None else f"{value:%Y-%m-%d}"
 
 
+#: The plausible range of a price (any currency).
+PRICE_RANGE = (1e-6, 1e9)
+
+
 def check_positive_finite(frame: pd.DataFrame, origin: str) -> None:
-    """No infinite and no zero or negative prices (missing values are checked later)."""
+    """No infinite, no zero or negative and no implausible prices (missing values are
+    checked later). Plausible is ``1e-6 <= price <= 1e9``: beyond that the value is a
+    unit or parsing error, and log prices would lose their precision."""
     values = frame.to_numpy()
+    finite = np.isfinite(values)
+    low, high = PRICE_RANGE
+    implausible = finite & ((values > high) | ((values > 0) & (values < low)))
     for rule, mask, what in (
         ("infinite", np.isinf(values), "infinite price"),
-        ("non-positive", np.isfinite(values) & (values <= 0), "non-positive price"),
-    ):
+        ("non-positive", finite & (values <= 0), "non-positive price"),
+        ("implausible", implausible, f"price outside [{low:g}, {high:g}]"),
+    ):  # fmt: skip
         if mask.any():
             rows, cols = np.nonzero(mask)
             symbols = sorted({str(frame.columns[c]) for c in cols})

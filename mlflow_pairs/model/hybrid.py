@@ -415,7 +415,14 @@ class GarchGruModel:
             panel = PairPanel(pd.DatetimeIndex(index), y, x, spread, beta, alpha)
             for feature in self.features:
                 computed = feature.compute_panel(panel)
-                columns.extend(np.asarray(computed[c], dtype=float) for c in feature.columns)
+                for column in feature.columns:
+                    values = np.asarray(computed.get(column), dtype=float)
+                    if values.shape != (n, k):
+                        raise ValueError(
+                            f"feature {feature.name!r} returned {column!r} of shape "
+                            f"{values.shape}, not (dates, pairs) = {(n, k)}"
+                        )
+                    columns.append(values)
         return {
             "spread": spread,
             "hedge_ratio": hedge,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -32,7 +33,7 @@ from mlflow_pairs.tracking._uris import (
 
 if TYPE_CHECKING:
     from mlflow import ActiveRun, MlflowClient
-    from mlflow.entities import Experiment
+    from mlflow.entities import Experiment, Run
     from mlflow.entities.model_registry import ModelVersion
 
     from mlflow_pairs.data import PricePanel
@@ -43,6 +44,10 @@ logger = logging.getLogger(__name__)
 
 #: Prefix of the tags this package sets on runs and model versions.
 TAG_PREFIX = "mlflow_pairs."
+#: Run tag set by :meth:`MlflowConnection.reap_run`: why and when the run was marked KILLED.
+REAPED_TAG = f"{TAG_PREFIX}reaped"
+#: Model-version tag ("true") set by :meth:`MlflowConnection.flag_incomplete_version`.
+INCOMPLETE_RUN_TAG = f"{TAG_PREFIX}incomplete_run"
 
 
 class MlflowConnection:
@@ -209,8 +214,11 @@ class MlflowConnection:
             from mlflow.exceptions import MlflowException
 
             try:
+                # MLflow 3's UI opens an experiment without this tag in its GenAI view.
                 experiment_id = client.create_experiment(
-                    self.experiment_name, artifact_location=self.artifact_location()
+                    self.experiment_name,
+                    artifact_location=self.artifact_location(),
+                    tags={"mlflow.experimentKind": "custom_model_development"},
                 )
             except MlflowException as exc:
                 # Another process created it between our lookup and our create.
@@ -322,12 +330,148 @@ class MlflowConnection:
         champion = self.settings.model_registry.champion_alias
         self.set_alias(name, champion, version)
         self.client.set_model_version_tag(name, str(version), f"{TAG_PREFIX}promotion", reason)
+        # One current decision per version: a manual promotion overrides the train-time one.
+        decision = "promoted" if reason.startswith("promoted") else f"promoted ({reason})"
+        self.client.set_model_version_tag(
+            name, str(version), f"{TAG_PREFIX}promotion_decision", decision
+        )
         self.client.set_model_version_tag(
             name,
             str(version),
             f"{TAG_PREFIX}promoted_at",
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
+
+    # -- runs a killed process left behind ----------------------------------------------
+
+    def running_runs(self) -> list[Run]:
+        """The RUNNING runs of the configured experiment (none when it does not exist).
+
+        Never creates the experiment: ``doctor`` reads through here.
+        """
+        from mlflow.entities import ViewType
+
+        experiment = self.client.get_experiment_by_name(self.experiment_name)
+        if experiment is None:
+            return []
+        runs: list[Run] = []
+        token: str | None = None
+        while True:
+            page = self.client.search_runs(
+                [experiment.experiment_id],
+                filter_string="attributes.status = 'RUNNING'",
+                run_view_type=ViewType.ACTIVE_ONLY,
+                max_results=1000,
+                page_token=token,
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    @staticmethod
+    def last_update_ms(run: Run) -> int:
+        """When ``run`` last showed life, in epoch milliseconds: its start or its latest
+        metric, whichever is later (MLflow keeps no other update time for a run)."""
+        stamps = [int(run.info.start_time or 0)]
+        stamps += [int(metric.timestamp) for metric in run.data.to_proto().metrics]
+        return max(stamps)
+
+    def stale_runs(self, older_than: float, *, now: float | None = None) -> list[Run]:
+        """RUNNING runs of the configured experiment with no update for ``older_than``
+        seconds (``now`` defaults to the current time, in epoch seconds), oldest first."""
+        cutoff_ms = ((time.time() if now is None else now) - older_than) * 1000
+        stale = [run for run in self.running_runs() if self.last_update_ms(run) <= cutoff_ms]
+        return sorted(stale, key=self.last_update_ms)
+
+    def unfinished_versions(
+        self, older_than: float, *, now: float | None = None
+    ) -> list[tuple[ModelVersion, str]]:
+        """Registered versions of this package's models (``model_registry.name_pattern``)
+        whose run did not finish: KILLED, FAILED, or RUNNING with no update for
+        ``older_than`` seconds. Each comes with its run's status, e.g. ``"FAILED"`` or
+        ``"RUNNING, no update for 3h"``. A version without a run, or whose run is gone,
+        is not one of them; a run still RUNNING and recently updated is in progress."""
+        from mlflow.exceptions import MlflowException
+
+        pattern = self.settings.model_registry.name_pattern
+        prefix = pattern.split("{sector}")[0]
+        exact = re.compile(re.escape(pattern).replace(re.escape("{sector}"), ".+"))
+        filter_string = f"name LIKE '{_quote(prefix)}%'" if prefix else None
+        versions: list[ModelVersion] = []
+        token: str | None = None
+        while True:
+            page = self.client.search_model_versions(
+                filter_string, max_results=1000, page_token=token
+            )
+            versions.extend(v for v in page if exact.fullmatch(v.name))
+            token = page.token
+            if not token:
+                break
+        now_s = time.time() if now is None else now
+        statuses: dict[str, str | None] = {}
+        found: list[tuple[ModelVersion, str]] = []
+        for version in sorted(versions, key=lambda v: (v.name, int(v.version))):
+            run_id = version.run_id
+            if not run_id:
+                continue
+            if run_id not in statuses:
+                try:
+                    run = self.client.get_run(run_id)
+                except MlflowException as exc:
+                    if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                        raise
+                    statuses[run_id] = None
+                else:
+                    statuses[run_id] = _unfinished_status(run, older_than, now_s)
+            status = statuses[run_id]
+            if status is not None:
+                found.append((version, status))
+        return found
+
+    def reap_run(self, run_id: str, reason: str) -> bool:
+        """Mark a RUNNING run KILLED, recording ``reason`` and the time in the
+        ``mlflow_pairs.reaped`` tag. Returns ``False`` (and changes nothing) when the run
+        is no longer RUNNING, e.g. because it finished meanwhile."""
+        if self.client.get_run(run_id).info.status != "RUNNING":
+            return False
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.client.set_tag(
+            run_id, REAPED_TAG, redact(f"{reason}; marked KILLED at {stamp} by runs reap")
+        )
+        self.client.set_terminated(run_id, "KILLED")
+        return True
+
+    def flag_incomplete_version(self, version: ModelVersion) -> None:
+        """Tag a registered version whose run did not finish (``mlflow_pairs.incomplete_run``
+        = ``"true"``); the version itself is kept."""
+        self.client.set_model_version_tag(
+            version.name, str(version.version), INCOMPLETE_RUN_TAG, "true"
+        )
+
+
+def _unfinished_status(run: Run, older_than: float, now: float) -> str | None:
+    """``run``'s status when it did not finish (see ``unfinished_versions``), else None."""
+    status = str(run.info.status)
+    if status in ("KILLED", "FAILED"):
+        return status
+    if status in ("RUNNING", "SCHEDULED"):
+        idle = now - MlflowConnection.last_update_ms(run) / 1000
+        if idle >= older_than:
+            return f"{status}, no update for {format_age(idle)}"
+    return None
+
+
+def format_age(seconds: float) -> str:
+    """A rough, short age: ``45s``, ``12m``, ``3h05m``, ``2d04h``."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
 def _flatten(data: Mapping[str, Any], prefix: str) -> dict[str, str]:

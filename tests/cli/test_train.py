@@ -110,6 +110,9 @@ def test_main_job_on_the_sample_is_flat_and_registers_an_exploratory_model(
     assert "flat in 12" in output
     assert "(exploratory)" in output
     assert run.data.tags["mlflow_pairs.evidence"] == "exploratory"
+    assert "Walk-forward train of sector technology" in run.data.tags["mlflow.note.content"]
+    experiment = connection.client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     assert version.tags["mlflow_pairs.exploratory"] == "true"
     assert version.tags["mlflow_pairs.promotion_decision"] == "not promoted"
     assert "exploratory model" in version.tags["mlflow_pairs.promotion_reasons"]
@@ -314,6 +317,12 @@ def test_models_list_promote_and_backtest_commands(synthetic: dict) -> None:
     promoted = pairs_cli("--config", config, "promote", PLANTED, str(first), env=_env(), cwd=home)
     assert promoted.returncode == 0, promoted.stderr
     assert connection.get_alias(PLANTED, "champion").version == first
+    tags = connection.client.get_model_version(PLANTED, first).tags
+    assert tags["mlflow_pairs.promotion_decision"].startswith("promoted")
+    relisted = pairs_cli("--config", config, "models", "list", env=_env(), cwd=home)
+    block = relisted.stdout.split(PLANTED, 1)[1].split("\npairs_trading", 1)[0]
+    line = next(row for row in block.splitlines() if f"v{first} " in row)
+    assert "not promoted" not in line
     missing = pairs_cli("--config", config, "promote", PLANTED, "999", env=_env(), cwd=home)
     assert missing.returncode == 2
     assert "has no version 999" in missing.stderr

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +15,7 @@ from mlflow_pairs.config import (
     masked_settings,
 )
 from mlflow_pairs.errors import ConfigError
-from tests.conftest import write_config
+from tests.conftest import pairs_cli, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -202,3 +205,160 @@ def test_tables_uri_auto_off_and_explicit(clean_env: Path) -> None:
     explicit = load_settings(path, environ={"TABLES_PW": secret})
     assert tables_uri(explicit) == f"postgresql://u:{secret}@db/pairs"
     assert secret not in repr(masked_settings(explicit))
+
+
+#: Passwords holding the characters that delimit a URI, as typed in the environment.
+_HARD_PASSWORDS = [
+    "Sp3c@l:pw/x%41",
+    "a:b@c/d?e#f",
+    "p%40ss word+&x",
+    "L@:/%#?&+ 9xQ%25%zz@@//::k w",
+]
+
+
+@pytest.mark.parametrize(
+    "password", _HARD_PASSWORDS, ids=["at-sign", "delimiters", "percent", "mixed"]
+)
+def test_any_password_in_the_environment_makes_a_valid_store_uri(
+    clean_env: Path, password: str
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    settings = load_settings(environ={"MLFLOW_DB_PASSWORD": password})
+    uri = backend_store_uri(settings)
+    url = make_url(uri)
+    assert url.password == password
+    assert (url.username, url.host, url.port, url.database) == (
+        "postgres",
+        "localhost",
+        None,
+        "mlflow_db",
+    )
+    masked = masked_settings(settings)
+    assert masked["mlflow"]["backend_store_uri"] == "postgresql://postgres:***@localhost/mlflow_db"
+    for piece in (password, uri.split(":")[2].split("@localhost")[0]):
+        assert piece not in repr(masked)
+
+
+def test_variables_in_the_user_info_are_percent_encoded_and_nowhere_else(
+    clean_env: Path,
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from mlflow_pairs.config import tables_uri
+
+    path = clean_env / "c.yaml"
+    path.write_text(
+        "mlflow:\n"
+        '  experiment_name: "${EXP}"\n'
+        '  backend_store_uri: "postgresql://${DB_USER}:${DB_PW:-d@fault/pw}@${DB_HOST}/${DB}"\n'
+        "tables:\n"
+        '  uri: "postgresql+psycopg2://t:${TABLES_PASSWORD}@db:6543/pairs?sslmode=${SSL}"\n',
+        encoding="utf-8",
+    )
+    environ = {
+        "EXP": "a@b:c/d",
+        "DB_USER": "me@corp:x",
+        "DB_HOST": "db.example:5433",
+        "DB": "mlflow_db",
+        "TABLES_PASSWORD": "t@bles/pw#1",
+        "SSL": "require",
+    }
+    settings = load_settings(path, environ=environ)
+    assert settings.mlflow.experiment_name == "a@b:c/d"  # not a URI: as is
+    url = make_url(backend_store_uri(settings))
+    assert (url.username, url.password) == ("me@corp:x", "d@fault/pw")
+    assert (url.host, url.port, url.database) == ("db.example", 5433, "mlflow_db")
+    tables = tables_uri(settings)
+    assert tables is not None
+    url = make_url(tables)
+    assert (url.username, url.password, url.host, url.port) == ("t", "t@bles/pw#1", "db", 6543)
+    assert url.query == {"sslmode": "require"}
+    masked = repr(masked_settings(settings))
+    assert "t@bles" not in masked
+    assert "d@fault" not in masked
+
+
+def test_a_whole_uri_in_one_variable_is_used_as_written(clean_env: Path) -> None:
+    from sqlalchemy.engine import make_url
+
+    path = clean_env / "c.yaml"
+    path.write_text('mlflow:\n  backend_store_uri: "${STORE_URI}"\n', encoding="utf-8")
+    written = "postgresql://u:p%40ss%2Fw0rd@h:5432/d"
+    settings = load_settings(path, environ={"STORE_URI": written})
+    uri = backend_store_uri(settings)
+    assert uri == written
+    assert make_url(uri).password == "p@ss/w0rd"
+    masked = repr(masked_settings(settings))
+    assert "p%40ss" not in masked
+    assert "w0rd" not in masked
+
+
+@pytest.mark.postgres
+def test_a_password_with_uri_delimiters_logs_in_as_written_in_the_environment(
+    clean_env: Path, password_postgres: dict[str, Any]
+) -> None:
+    import sqlalchemy
+
+    port = password_postgres["port"]
+    admin = sqlalchemy.create_engine(
+        sqlalchemy.URL.create(
+            "postgresql", "postgres", password_postgres["password"], "127.0.0.1", port, "postgres"
+        ),
+        isolation_level="AUTOCOMMIT",
+    )
+    path = write_config(
+        clean_env / "c.yaml",
+        {
+            "mlflow": {
+                "backend_store_uri": "postgresql://${DB_USER}:${MLFLOW_DB_PASSWORD}"
+                f"@127.0.0.1:{port}/postgres"
+            }
+        },
+    )
+    roles = [f"auditsec_{uuid.uuid4().hex[:8]}_{i}" for i in range(len(_HARD_PASSWORDS))]
+    try:
+        for role, password in zip(roles, _HARD_PASSWORDS, strict=True):
+            with admin.connect() as connection:
+                literal = password.replace("'", "''")
+                connection.execute(
+                    sqlalchemy.text(f"CREATE ROLE {role} LOGIN PASSWORD '{literal}'")
+                )
+            environ = {"DB_USER": role, "MLFLOW_DB_PASSWORD": password}
+            engine = sqlalchemy.create_engine(
+                backend_store_uri(load_settings(path, environ=environ))
+            )
+            try:
+                with engine.connect() as connection:
+                    who = connection.execute(sqlalchemy.text("SELECT current_user")).scalar()
+            finally:
+                engine.dispose()
+            assert who == role
+        # The command line, end to end, with the first one.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+        env.update(DB_USER=roles[0], MLFLOW_DB_PASSWORD=_HARD_PASSWORDS[0])
+        result = pairs_cli("--config", str(path), "db", "current", env=env, cwd=clean_env)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output
+        assert f"database: postgresql://{roles[0]}:***@127.0.0.1:{port}/postgres" in output
+        assert "@l:pw" not in output
+    finally:
+        with admin.connect() as connection:
+            for role in roles:
+                connection.execute(sqlalchemy.text(f"DROP ROLE IF EXISTS {role}"))
+        admin.dispose()
+
+
+def test_the_password_as_env_example_shows_it_in_dotenv(clean_env: Path) -> None:
+    from sqlalchemy.engine import make_url
+
+    example = (REPO / "config" / "env.example").read_text("utf-8")
+    line = next(
+        text.lstrip("# ").strip()
+        for text in example.splitlines()
+        if text.lstrip("# ").startswith("MLFLOW_DB_PASSWORD='")
+    )
+    (clean_env / ".env").write_text(line + "\n", encoding="utf-8")
+    settings = load_settings()
+    assert make_url(backend_store_uri(settings)).password == "Sp3c@l:pw/x%41 #1"
+    assert "Sp3c" not in repr(masked_settings(settings))

@@ -305,3 +305,24 @@ def test_one_outcome_in_training_is_learnt_not_an_error() -> None:
     out = model.predict(prices.iloc[-150:], SignalRule(entry_z=1.0), all_dates=True)
     assert np.isfinite(out["reversion_probability"].iloc[-100:]).all()
     assert model.baseline_.predict_proba(np.array([1.5]))[0] > 0.9
+
+
+def test_a_plugin_feature_of_the_wrong_shape_is_named(
+    small_model: tuple[GarchGruModel, pd.DataFrame],
+) -> None:
+    from mlflow_pairs.features import Feature, PairFrame
+
+    class Short(Feature):
+        name = "short_feature"
+        columns = ("short_feature",)
+
+        def compute(self, pair: PairFrame) -> pd.DataFrame:
+            return pd.DataFrame({"short_feature": pair.spread.iloc[:-3]})
+
+    model, prices = small_model
+    broken = GarchGruModel("energy", _pairs(2), [Short()], training=FAST)
+    broken.__dict__.update({k: v for k, v in vars(model).items() if k.endswith("_")})
+    with pytest.raises(
+        ValueError, match="feature 'short_feature' returned 'short_feature' of shape"
+    ):
+        broken.predict(prices.iloc[-150:])

@@ -191,9 +191,7 @@ def model(ewma_plugin: None, prices: pd.DataFrame) -> GarchGruModel:
 
 
 @pytest.fixture(scope="module")
-def logged(
-    model: GarchGruModel, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
+def logged(model: GarchGruModel, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The model logged with the flavor to a temporary SQLite MLflow store."""
     root = tmp_path_factory.mktemp("ewma-store")
     uri = f"sqlite:///{root / 'mlflow.db'}"

@@ -135,6 +135,29 @@ def test_missing_symbol_is_http_400_naming_it(served: str, request_prices: pd.Da
     assert "missing symbol(s) AAPL" in answer.json()["message"]
 
 
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"max_holding": -5}, "max_holding must be a whole number of days >= 1, got -5"),
+        ({"max_holding": 0}, "max_holding must be a whole number of days >= 1, got 0"),
+        ({"entry_z": 5.0}, "exit_z < entry_z < stop_z"),
+        ({"min_probability": 1.5}, "min_probability must be in [0, 1]"),
+    ],
+    ids=["holding-negative", "holding-zero", "entry-beyond-stop", "probability-above-1"],
+)
+def test_bad_params_are_http_400(
+    served: str, request_prices: pd.DataFrame, params: dict[str, Any], named: str
+) -> None:
+    wire = request_prices.assign(date=request_prices["date"].dt.strftime("%Y-%m-%d"))
+    answer = requests.post(
+        f"{served}/invocations",
+        timeout=60,
+        json={"dataframe_records": json.loads(wire.to_json(orient="records")), "params": params},
+    )
+    assert answer.status_code == 400, answer.text
+    assert named in answer.json()["message"]
+
+
 def test_wrong_param_type_is_http_400(served: str, request_prices: pd.DataFrame) -> None:
     wire = request_prices.assign(date=request_prices["date"].dt.strftime("%Y-%m-%d"))
     answer = requests.post(
