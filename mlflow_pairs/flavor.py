@@ -12,7 +12,9 @@ Laid out like MLflow's own flavor modules (``mlflow.prophet``)::
 
 The model directory holds ``MLmodel``, the environment files and ``data/`` with
 ``model.json`` (configuration, hedge ratios, GARCH parameters and state, scaler) and
-``gru.pt`` (the GRU's ``state_dict``, loaded with ``weights_only=True``): no pickle.
+``gru.pt`` (the GRU's ``state_dict``, loaded with ``weights_only=True``): no pickle; and
+``wheels/`` with the wheels of ``mlflow-pairs`` and the sector plugins the model uses (no
+public index has them), so an isolated environment can be built from the model alone.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_pairs import __version__
+from mlflow_pairs.errors import NotFoundError
 from mlflow_pairs.model import OUTPUT_COLUMNS, GarchGruModel
 from mlflow_pairs.signals import SignalRule
 
@@ -102,8 +105,12 @@ def model_signature(model: GarchGruModel) -> Any:
     model checks what is present. Output: :data:`OUTPUT_COLUMNS`. Params: thresholds."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+    from mlflow.types.schema import AnyType
 
-    columns: list[Any] = [ColSpec("datetime", "date")]
+    # Dates as datetimes or ISO strings (what pd.read_csv gives without parse_dates, and
+    # pandas 3's string dtype, which MLflow's datetime enforcement refuses): the model
+    # parses and validates them itself.
+    columns: list[Any] = [ColSpec(AnyType(), "date")]
     inputs = Schema(
         columns
         + [ColSpec("double", symbol, required=False) for symbol in model.symbols]
@@ -172,6 +179,7 @@ def save_model(
         pairs=[f"{y}/{x}" for y, x in model.pairs],
         features=model.feature_names,
         plugin_versions=_plugin_versions(model),
+        plugin_sources=_plugin_sources(model),
         training_data_hash=data_hash or "",
         min_history=model.min_history,
     )
@@ -183,12 +191,49 @@ def save_model(
         )
     else:
         conda_env, requirements, constraints = private._process_conda_env(conda_env)
+    conda_env, requirements = _bundle_unpublished(model, path, conda_env, requirements)
     with open(os.path.join(path, private._CONDA_ENV_FILE_NAME), "w") as stream:
         yaml.safe_dump(conda_env, stream=stream, default_flow_style=False)
     if constraints:
         private.write_to(os.path.join(path, private._CONSTRAINTS_FILE_NAME), "\n".join(constraints))
     private.write_to(os.path.join(path, private._REQUIREMENTS_FILE_NAME), "\n".join(requirements))
     private._PythonEnv.current().to_yaml(os.path.join(path, private._PYTHON_ENV_FILE_NAME))
+
+
+def _plugin_sources(model: GarchGruModel) -> dict[str, str]:
+    from mlflow_pairs.plugins import plugin_sources
+
+    parts = {"hedge": model.hedge.part, "volatility": model.garch.part}
+    return plugin_sources([f.name for f in model.features], parts)
+
+
+def _bundle_unpublished(
+    model: GarchGruModel, path: str, conda_env: dict[str, Any], requirements: list[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """Bundle wheels of ``mlflow-pairs`` and the model's sector plugins (no public index
+    has them) in ``path/wheels`` and point the requirements, and the pip section of the
+    conda environment, at them (``wheels/<file>.whl``, relative to the model directory).
+
+    Only distributions that the requirements name are bundled, so ``pip_requirements`` or
+    a ``conda_env`` that leaves them out is respected; a line that names one, pinned or not,
+    is replaced by the wheel of the code running now (see :mod:`mlflow_pairs._packaging`).
+    Any installed plugin distribution counts, so ``extra_pip_requirements`` may add one."""
+    from importlib.metadata import entry_points
+
+    from mlflow_pairs import _packaging
+    from mlflow_pairs.plugins import ENTRY_POINT_GROUP
+
+    installed = [ep.dist.name for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.dist]
+    names = ["mlflow-pairs", *_plugin_distributions(model), *installed]
+    ours = {_packaging.requirement_name(n) for n in names}
+    named = [n for n in map(_packaging.requirement_name, requirements) if n and n in ours]
+    bundled = _packaging.bundle(named, path)
+    if not bundled:
+        return conda_env, requirements
+    for dependency in conda_env.get("dependencies") or []:
+        if isinstance(dependency, dict) and "pip" in dependency:
+            dependency["pip"] = _packaging.replace_requirements(dependency["pip"], bundled)
+    return conda_env, _packaging.replace_requirements(requirements, bundled)
 
 
 def _plugin_versions(model: GarchGruModel) -> dict[str, str]:
@@ -264,15 +309,39 @@ def _load_native(path: str | Path) -> GarchGruModel:
 
     from mlflow_pairs.plugins import get_features, get_model_parts
 
-    names = json.loads((Path(path) / "model.json").read_text("utf-8")).get("features", [])
-    registered = get_features()
-    unknown = [n for n in names if n not in registered]
-    if unknown:
-        raise ValueError(
-            f"the model uses feature(s) {', '.join(unknown)}, which no installed plugin "
-            "registers; install the sector plugin it was trained with"
+    document = json.loads((Path(path) / "model.json").read_text("utf-8"))
+    names = document.get("features", [])
+    wanted = {f"feature:{n}" for n in names}
+    wanted |= {f"hedge:{document['hedge']['part']}", f"volatility:{document['garch']['part']}"}
+    registered, parts = get_features(), get_model_parts()
+    present = {f"feature:{n}" for n in registered}
+    present |= {f"{kind}:{n}" for kind, named in parts.items() for n in named}
+    missing = sorted(wanted - present)
+    if missing:
+        sources = _recorded_sources(Path(path))
+        needed = sorted({sources[m] for m in missing if m in sources})
+        hint = (
+            f"pip install {' '.join(needed)}"
+            if needed
+            else "install the plugin the model was trained with"
         )
-    return GarchGruModel.load(path, [registered[n] for n in names], get_model_parts())
+        raise NotFoundError(
+            f"the model uses {', '.join(m.replace(':', ' ') for m in missing)}, which no "
+            f"installed plugin registers: {hint}"
+        )
+    return GarchGruModel.load(path, [registered[n] for n in names], parts)
+
+
+def _recorded_sources(data_path: Path) -> dict[str, str]:
+    """The ``plugin_sources`` recorded in the MLmodel file above the data folder."""
+    import yaml
+
+    mlmodel = data_path.parent / "MLmodel"
+    if not mlmodel.is_file():
+        return {}
+    document = yaml.safe_load(mlmodel.read_text("utf-8")) or {}
+    flavor = (document.get("flavors") or {}).get(FLAVOR_NAME) or {}
+    return dict(flavor.get("plugin_sources") or {})
 
 
 def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> _GarchGruWrapper:

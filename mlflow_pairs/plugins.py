@@ -41,6 +41,7 @@ __all__ = [
     "load_plugins",
     "part_distributions",
     "plugin_failures",
+    "plugin_sources",
     "pm",
     "register_commands",
 ]
@@ -248,6 +249,31 @@ def get_features() -> dict[str, Any]:
             column_owner[column] = (name, owner)
         features[name] = feature
     return features
+
+
+def plugin_sources(model_features: list[str], parts: dict[str, str]) -> dict[str, str]:
+    """``{"feature:NAME" | "hedge:NAME" | "volatility:NAME": "distribution==version"}`` for
+    the named features and parts that installed plugins (not the built-ins) provide: what
+    a user must install to load a model that uses them."""
+    load_plugins()
+    owners = {
+        f"feature:{name}": plugin
+        for name, _, plugin in _collect("register_features", "feature", object, lambda f: f.name)
+        if name in model_features
+    }
+    for kind, name in parts.items():
+        owners.update(
+            {
+                f"{kind}:{found}": plugin
+                for found, _, plugin in _collect_parts(kind)
+                if found == name
+            }
+        )
+    return {
+        key: "==".join(_distributions[plugin])
+        for key, plugin in owners.items()
+        if plugin not in DEFAULT_PLUGINS and plugin in _distributions
+    }
 
 
 def feature_distributions(names: list[str]) -> list[str]:

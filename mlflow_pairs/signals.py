@@ -53,8 +53,8 @@ class SignalRule:
                 f"max_holding must be a whole number of days >= 1, got {self.max_holding}"
             )
         values = (self.entry_z, self.exit_z, self.stop_z, self.min_probability)
-        if not all(np.isfinite(v) for v in values):
-            raise ValueError(f"thresholds must be finite numbers, got {values}")
+        if any(np.isnan(v) for v in values) or not np.isfinite(self.entry_z):
+            raise ValueError(f"thresholds must be numbers (stop_z may be inf), got {values}")
 
 
 def threshold_scale(vol_ratio: np.ndarray | None, rule: SignalRule, n: int) -> np.ndarray:

@@ -8,6 +8,7 @@ import click
 
 from mlflow_pairs.cli._app import AppContext, pass_app
 from mlflow_pairs.cli._options import data_options, panel_from_options, trading_rules
+from mlflow_pairs.data.errors import DataError
 from mlflow_pairs.errors import NotFoundError, UsageError
 
 
@@ -74,11 +75,24 @@ def promote(app: AppContext, name: str, version: str) -> None:
     help="Model URI, e.g. models:/pairs_trading_gru_garch_technology@champion.",
 )
 @click.option("--sector", default=None, help="Sector whose universe supplies the prices.")
+@click.option(
+    "--allow-in-sample",
+    is_flag=True,
+    help="Allow a --start on or before the model's last training date (tagged in the run).",
+)
 @data_options
 @pass_app
-def backtest(app: AppContext, model_uri: str, sector: str | None, **data: Any) -> None:
-    """Evaluate a registered model on new dates without refitting; logged as its own run."""
+def backtest(
+    app: AppContext, model_uri: str, sector: str | None, allow_in_sample: bool, **data: Any
+) -> None:
+    """Evaluate a registered model on new dates without refitting; logged as its own run.
+
+    Out of sample by default: the evaluation starts the day after the model's training
+    data ends (the model trades only after its data), unless --start is given; a --start
+    inside the training data needs --allow-in-sample.
+    """
     import mlflow
+    import pandas as pd
 
     from mlflow_pairs import flavor
     from mlflow_pairs.backtest import (
@@ -95,6 +109,19 @@ def backtest(app: AppContext, model_uri: str, sector: str | None, **data: Any) -
     connection.activate()
     _check_model_uri(connection, model_uri)
     model = flavor.load_model(model_uri)
+    trained_to = pd.Timestamp(model.data_end_)
+    start = pd.Timestamp(data["start"]) if data.get("start") else None
+    in_sample = start is not None and start <= trained_to
+    if in_sample and not allow_in_sample:
+        raise UsageError(
+            f"--start {start:%Y-%m-%d} is inside the model's training data (it ends "
+            f"{trained_to:%Y-%m-%d}); pass --allow-in-sample to evaluate there anyway"
+        )
+    evaluate_from = start if start is not None else trained_to + pd.Timedelta(days=1)
+    # The request reaches back min_history trading days (about 1.5 calendar days each)
+    # before the first evaluated day, so the GRU's windows there are complete.
+    reach = pd.Timedelta(days=int(model.min_history * 1.5) + 10)
+    data["start"] = f"{min(evaluate_from, trained_to) - reach:%Y-%m-%d}"
     if data.get("universe") is None and data.get("prices") is None:
         data["universe"] = _universe_for(sector or model.sector)
     if data.get("symbols") is None and data.get("prices") is not None:
@@ -108,7 +135,7 @@ def backtest(app: AppContext, model_uri: str, sector: str | None, **data: Any) -
         y, x = rows["y"].iloc[0], rows["x"].iloc[0]
         signal = rows["signal"].astype(float)
         signal.iloc[-1] = 0.0  # close at the last close, paying the exit, as a window does
-        results[pair] = backtest_pair(
+        result = backtest_pair(
             pair,
             panel.prices[y],
             panel.prices[x],
@@ -117,18 +144,31 @@ def backtest(app: AppContext, model_uri: str, sector: str | None, **data: Any) -
             costs,
             liquidate=True,
         )
+        kept = result.frame[result.frame.index >= evaluate_from]
+        results[pair] = PairBacktest(pair, kept)
+    if not any(len(r.frame) for r in results.values()):
+        raise DataError(
+            "empty-range",
+            f"no price after {evaluate_from:%Y-%m-%d} to evaluate {model_uri} on (its "
+            f"training data ends {trained_to:%Y-%m-%d})",
+        )
     net = portfolio_returns(results)
     stats = performance(net)
     with connection.start_run(
         sector=model.sector,
         run_name=f"backtest-{model.sector}",
-        tags={"mlflow_pairs.job": "backtest", "mlflow_pairs.model_uri": model_uri},
+        tags={
+            "mlflow_pairs.job": "backtest",
+            "mlflow_pairs.model_uri": model_uri,
+            "mlflow_pairs.in_sample": "true" if in_sample else "false",
+        },
     ) as run:
         connection.log_dataset(panel, context="evaluation")
         mlflow.log_params(
             {
                 "model_uri": model_uri,
-                "start": f"{panel.start:%Y-%m-%d}",
+                "start": f"{evaluate_from:%Y-%m-%d}",
+                "model_trained_to": f"{trained_to:%Y-%m-%d}",
                 "end": f"{panel.end:%Y-%m-%d}",
             }
         )
@@ -136,8 +176,6 @@ def backtest(app: AppContext, model_uri: str, sector: str | None, **data: Any) -
         frames = [
             r.frame.rename_axis("date").reset_index().assign(pair=p) for p, r in results.items()
         ]
-        import pandas as pd
-
         table = pd.concat(frames)
         mlflow.log_text(
             table[["date", "pair", "weight_y", "weight_x"]].to_csv(index=False),
@@ -148,7 +186,8 @@ def backtest(app: AppContext, model_uri: str, sector: str | None, **data: Any) -
             "backtest/daily_returns.csv",
         )
     click.echo(
-        f"{model_uri} on {panel.start:%Y-%m-%d}..{panel.end:%Y-%m-%d}: "
+        f"{model_uri} on {evaluate_from:%Y-%m-%d}..{panel.end:%Y-%m-%d}"
+        f"{' (in sample)' if in_sample else ''}: "
         f"Sharpe {stats['sharpe']:.2f}, annual return {stats['annual_return']:.2%}, "
         f"max drawdown {stats['max_drawdown']:.2%}; run {run.info.run_id}"
     )

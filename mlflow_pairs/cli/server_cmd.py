@@ -10,6 +10,7 @@ import click
 from mlflow_pairs.cli._app import AppContext, pass_app
 from mlflow_pairs.config import backend_store_uri
 from mlflow_pairs.errors import ServerError
+from mlflow_pairs.tracking._supervise import describe_status
 from mlflow_pairs.tracking.server import ServerSpec, TrackingServer, is_loopback
 
 
@@ -54,6 +55,8 @@ def server(
     """Start `mlflow server` with the backend store and artifact root from the config.
 
     Waits until the server answers /health, prints the UI address and runs until Ctrl-C.
+    The server's processes end with this command, however it ends (even kill -9); a port
+    already in use is refused with exit status 2.
     """
     settings = app.settings
     host = host or settings.server.host
@@ -79,11 +82,16 @@ def server(
     signal.signal(signal.SIGINT, terminate)
     signal.signal(signal.SIGTERM, terminate)
     try:
+        # Refuses a busy port before starting anything (exit status 2); returns only once
+        # /health answers from the server started here, so the address printed is ours.
         tracking.start(timeout=startup_timeout)
         click.echo(f"MLflow UI: {spec.url}  (Ctrl-C stops the server)", err=True)
-        assert tracking.process is not None
-        status = tracking.process.wait()
-        raise ServerError(f"mlflow server stopped unexpectedly with status {status}")
+        status = tracking.wait()
+        detail = tracking.failure_detail()
+        raise ServerError(
+            f"mlflow server stopped unexpectedly ({describe_status(status)}"
+            + (f"; {detail})" if detail else ")")
+        )
     except KeyboardInterrupt:
         click.echo("Stopping the MLflow server...", err=True)
         tracking.stop()

@@ -34,6 +34,7 @@ def _env() -> dict[str, str]:
 
 
 def test_screen_universe_writes_csv_and_logs_the_run(clean_env: Path) -> None:
+    (clean_env / "out").mkdir()  # --output creates no folder (a mistyped path is an error)
     result = pairs_cli(
         "screen",
         "--universe",
@@ -152,6 +153,6 @@ def test_screen_fails_early_when_the_store_is_unreachable(clean_env: Path) -> No
         cwd=clean_env,
         timeout=60,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # the user's setting to fix: exit 2, like a bad option
     assert "cannot use MLflow tracking store http://127.0.0.1:9" in result.stderr
     assert mlflow.get_tracking_uri() != "http://127.0.0.1:9"

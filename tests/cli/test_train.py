@@ -328,25 +328,34 @@ def test_models_list_promote_and_backtest_commands(synthetic: dict) -> None:
     assert "has no version 999" in missing.stderr
 
     versions_before = len(connection.list_versions(PLANTED))
-    evaluated = pairs_cli(
-        "--config",
-        config,
-        "backtest",
-        "--model",
-        f"models:/{PLANTED}@champion",
-        "--prices",
-        "planted.csv",
-        "--start",
-        "2019-06-01",
-        env=_env(),
-        cwd=home,
-        timeout=300,
-    )
+    from mlflow_pairs import flavor
+
+    connection.activate()
+    trained_to = pd.Timestamp(flavor.load_model(f"models:/{PLANTED}@champion").data_end_)
+
+    def backtest(*extra: str) -> subprocess.CompletedProcess[str]:
+        return pairs_cli(
+            "--config", config, "backtest", "--model", f"models:/{PLANTED}@champion",
+            "--prices", "planted.csv", *extra, env=_env(), cwd=home, timeout=300,
+        )  # fmt: skip
+
+    # No dates: out of sample, from the day after the model's training data ends.
+    evaluated = backtest()
     assert evaluated.returncode == 0, evaluated.stderr
-    run_id = evaluated.stdout.rsplit("run ", 1)[1].strip()
-    run = connection.client.get_run(run_id)
+    run = connection.client.get_run(evaluated.stdout.rsplit("run ", 1)[1].strip())
     assert run.data.tags["mlflow_pairs.job"] == "backtest"
+    assert run.data.tags["mlflow_pairs.in_sample"] == "false"
+    assert run.data.params["start"] == f"{trained_to + pd.Timedelta(days=1):%Y-%m-%d}"
     assert "sharpe" in run.data.metrics
+    # A start inside the training data is refused without the flag, tagged with it.
+    inside = f"{trained_to - pd.Timedelta(days=200):%Y-%m-%d}"
+    refused = backtest("--start", inside)
+    assert refused.returncode == 2
+    assert "inside the model's training data" in refused.stderr
+    allowed = backtest("--start", inside, "--allow-in-sample")
+    assert allowed.returncode == 0, allowed.stderr
+    run = connection.client.get_run(allowed.stdout.rsplit("run ", 1)[1].strip())
+    assert run.data.tags["mlflow_pairs.in_sample"] == "true"
     assert len(connection.list_versions(PLANTED)) == versions_before  # nothing refitted or added
 
 

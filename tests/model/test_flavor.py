@@ -71,6 +71,46 @@ def test_pyfunc_accepts_wide_and_long_input(
     assert list(wide.columns) == list(flavor.OUTPUT_COLUMNS)
 
 
+def test_pyfunc_accepts_string_or_datetime_dates_wide_or_long(
+    registered: dict[str, Any], request_prices: pd.DataFrame, tmp_path: Any
+) -> None:
+    """What a client sends: dates as datetimes, as ISO strings, or as `pd.read_csv` reads
+    them without parse_dates (pandas 3's string dtype, which MLflow's datetime
+    enforcement refused), wide or long: the same frame every time."""
+    model = _pyfunc(registered)
+    expected = model.predict(request_prices, params={"all_dates": True})
+    request_prices.to_csv(tmp_path / "prices.csv", index=False)
+    as_read = pd.read_csv(tmp_path / "prices.csv")
+    assert not pd.api.types.is_datetime64_any_dtype(as_read["date"])
+    iso = request_prices.assign(date=request_prices["date"].dt.strftime("%Y-%m-%d"))
+    for frame in (as_read, iso, iso.astype({"date": object})):
+        for shaped in (frame, frame.melt(id_vars="date", var_name="symbol", value_name="price")):
+            got = model.predict(shaped, params={"all_dates": True})
+            pd.testing.assert_frame_equal(got, expected)
+
+
+def test_a_missing_sector_plugin_is_named_with_its_version(
+    registered: dict[str, Any],
+) -> None:
+    """The MLmodel file records which distribution provided each plugin feature; loading
+    without it says what to install (it said only "install the sector plugin")."""
+    from mlflow_pairs.errors import NotFoundError
+    from mlflow_pairs.plugins import list_plugins, pm
+
+    path = model_path(registered)
+    sources = yaml.safe_load((path / "MLmodel").read_text())["flavors"]["garch_gru"][
+        "plugin_sources"
+    ]
+    assert sources["feature:tech_jump_intensity"] == "mlflow-pairs-technology==0.1.0"
+    name = next(i.name for i in list_plugins() if i.distribution == "mlflow-pairs-technology")
+    plugin = pm.unregister(name=name)
+    try:
+        with pytest.raises(NotFoundError, match=r"pip install mlflow-pairs-technology==0\.1\.0"):
+            flavor.load_model(str(path))
+    finally:
+        pm.register(plugin, name=name)
+
+
 def test_params_override_thresholds(
     registered: dict[str, Any], request_prices: pd.DataFrame
 ) -> None:
@@ -146,14 +186,18 @@ def test_mlmodel_records_provenance_and_requirements(registered: dict[str, Any])
     requirements = (path / "requirements.txt").read_text().split()
     import torch
 
-    names = {r.split("==")[0]: r.split("==")[1] for r in requirements}
-    assert names["mlflow-pairs"] == __version__
+    names = {r.split("==")[0]: r.split("==")[1] for r in requirements if "==" in r}
+    wheels = [r for r in requirements if r.startswith("wheels/")]
+    # What no index has is bundled as wheels, by relative path; public packages pinned.
+    assert any(w.startswith(f"wheels/mlflow_pairs-{__version__}-") for w in wheels), wheels
+    assert all((path / w).is_file() for w in wheels)
+    assert "mlflow-pairs" not in names
     assert names["torch"] == torch.__version__.split("+")[0]
     assert "+" not in names["torch"]
     assert {"arch", "pandas", "numpy", "mlflow"} <= set(names)
     if "tech_jump_intensity" in conf["features"]:
-        assert "mlflow-pairs-technology" in names
-        assert "mlflow-pairs-energy" not in names  # not a technology feature
+        assert any(w.startswith("wheels/mlflow_pairs_technology-") for w in wheels), wheels
+        assert not any("energy" in w for w in wheels)  # not a technology feature
     # No pickle: the data is JSON and a state_dict.
     assert sorted(p.name for p in (path / "data").iterdir()) == ["gru.pt", "model.json"]
     assert (path / "serving_input_example.json").exists()

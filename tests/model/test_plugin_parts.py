@@ -24,6 +24,7 @@ import pytest
 
 from mlflow_pairs import flavor, hookimpl, plugins
 from mlflow_pairs.config import load_settings
+from mlflow_pairs.errors import NotFoundError
 from mlflow_pairs.model import GarchGruModel, TrainingConfig
 from mlflow_pairs.model.parts import VolatilityPart
 from mlflow_pairs.model.volatility import GarchPart, GarchSpec, GarchState
@@ -353,9 +354,9 @@ def test_loading_without_the_plugin_names_the_missing_part(
     plugin = pm.unregister(name=PLUGIN)
     try:
         assert "ewma" not in get_model_parts()["volatility"]
-        with pytest.raises(ValueError, match=r"volatility part 'ewma'"):
+        with pytest.raises(NotFoundError, match=r"uses volatility ewma, which no installed"):
             flavor.load_model(uri)
-        with pytest.raises(ValueError, match=r"volatility part 'ewma'"):
+        with pytest.raises(NotFoundError, match=r"uses volatility ewma, which no installed"):
             mlflow.pyfunc.load_model(uri)
     finally:
         pm.register(plugin, name=PLUGIN)

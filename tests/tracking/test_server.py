@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +21,13 @@ import sqlalchemy
 
 from mlflow_pairs.config import load_settings
 from mlflow_pairs.db import create_database, upgrade_mlflow_schema
-from mlflow_pairs.tracking import MlflowConnection
+from mlflow_pairs.tracking import MlflowConnection, _supervise
+from mlflow_pairs.tracking.server import (
+    PortUnavailableError,
+    ServerSpec,
+    TrackingServer,
+    ensure_port_free,
+)
 from tests.conftest import (
     ServerProcess,
     drop_database,
@@ -292,3 +303,422 @@ def test_server_stops_cleanly_on_ctrl_c(server: dict[str, Any]) -> None:
     assert "Traceback" not in output
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{server['url']}/health", timeout=5)
+
+
+# --- The server's process tree dies with ``mlflow-pairs server``; a busy port is refused ---
+#
+# These start their own servers on fresh databases. Processes are found through /proc
+# (psutil is not a dependency), so they run on Linux only.
+
+needs_proc = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="inspects processes through /proc"
+)
+
+
+def _proc_stat(pid: int) -> tuple[int, int, str] | None:
+    """(ppid, pgid, start time) of a live process, or None (gone or a zombie)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    if fields[0] == "Z":
+        return None
+    return int(fields[1]), int(fields[2]), fields[19]
+
+
+def _all_pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def _tree(root: int) -> dict[int, str]:
+    """The live descendants of ``root`` (not root itself): pid -> start time."""
+    parents: dict[int, list[int]] = {}
+    starts: dict[int, str] = {}
+    for pid in _all_pids():
+        stat = _proc_stat(pid)
+        if stat is not None:
+            parents.setdefault(stat[0], []).append(pid)
+            starts[pid] = stat[2]
+    found: dict[int, str] = {}
+    todo = list(parents.get(root, []))
+    while todo:
+        pid = todo.pop()
+        if pid in starts and pid not in found:
+            found[pid] = starts[pid]
+            todo.extend(parents.get(pid, []))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _survivors(tree: dict[int, str], groups: set[int]) -> list[str]:
+    """Processes of a snapshot still alive, or any live process in one of its groups."""
+    alive = []
+    for pid in _all_pids():
+        stat = _proc_stat(pid)
+        if stat is None:
+            continue
+        if tree.get(pid) == stat[2] or stat[1] in groups:
+            alive.append(f"{pid} {_cmdline(pid)[:120]}")
+    return alive
+
+
+def _listening(port: int) -> bool:
+    """Whether any socket on this machine listens on TCP ``port`` (IPv4 or IPv6)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
+def _until(predicate: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.25)
+    return bool(predicate())
+
+
+def _own_server(workdir: Path, database_name: str) -> Path:
+    store = f"postgresql://postgres@127.0.0.1:5432/{database_name}"
+    create_database(store)
+    upgrade_mlflow_schema(store)
+    return write_config(
+        workdir / "config.yaml",
+        {"mlflow": {"backend_store_uri": store, "artifact_root": "file:./artifacts"}},
+    )
+
+
+def _server_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+
+
+def _kill_leftovers(tree: dict[int, str]) -> None:
+    for pid, start in tree.items():
+        stat = _proc_stat(pid)
+        if stat is not None and stat[2] == start:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _stop(process: ServerProcess) -> None:
+    if process.process.poll() is None:
+        process.process.send_signal(signal.SIGINT)
+        process.process.wait(timeout=60)
+
+
+@needs_proc
+def test_kill_9_of_the_server_command_takes_its_whole_tree_down(
+    database_name: str, tmp_path: Path
+) -> None:
+    config = _own_server(tmp_path, database_name)
+    port = free_port()
+    process = start_pairs_server(config, port, tmp_path / "first.log", _server_env())
+    tree: dict[int, str] = {}
+    try:
+        tree = _tree(process.process.pid)
+        groups = {stat[1] for pid in tree if (stat := _proc_stat(pid)) is not None}
+        groups.discard(os.getpgrp())
+        assert any("uvicorn" in _cmdline(pid) or "gunicorn" in _cmdline(pid) for pid in tree)
+
+        process.process.kill()  # SIGKILL: no handler of ours runs
+        process.process.wait(timeout=10)
+        started = time.monotonic()
+        assert _until(lambda: not _listening(port), 20), "the port is still served"
+        assert _until(lambda: not _survivors(tree, groups), 20), _survivors(tree, groups)
+        cleaned = time.monotonic() - started
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
+    finally:
+        _kill_leftovers(tree)  # never leave a test's server behind
+    assert cleaned < 20
+
+    again = start_pairs_server(config, port, tmp_path / "second.log", _server_env())
+    try:
+        assert requests.get(f"{again.url}/health", timeout=10).status_code == 200
+        assert "stopped unexpectedly" not in again.output()
+    finally:
+        _stop(again)
+    assert again.process.returncode == 0, again.output()
+
+
+@needs_proc
+def test_dead_workers_are_reported_and_the_tree_goes_with_the_server(
+    database_name: str, tmp_path: Path
+) -> None:
+    config = _own_server(tmp_path, database_name)
+    port = free_port()
+    process = start_pairs_server(config, port, tmp_path / "server.log", _server_env())
+    tree: dict[int, str] = {}
+    try:
+        tree = _tree(process.process.pid)
+        groups = {stat[1] for pid in tree if (stat := _proc_stat(pid)) is not None}
+        groups.discard(os.getpgrp())
+        job_runner = [pid for pid in tree if "mlflow.server.jobs._job_runner" in _cmdline(pid)]
+        web = [pid for pid in tree if " -m uvicorn " in _cmdline(pid)]
+        assert len(job_runner) == 1
+        assert len(web) == 1
+
+        # A helper process dying while the server goes on is reported, not silent.
+        os.kill(job_runner[0], signal.SIGKILL)
+        assert _until(
+            lambda: (
+                f"process {job_runner[0]} (mlflow.server.jobs._job_runner) exited"
+                in process.output()
+            ),
+            15,
+        ), process.output()[-2000:]
+        assert requests.get(f"{process.url}/health", timeout=10).status_code == 200
+        assert process.process.poll() is None
+
+        # The web server dying stops the command with an error naming it.
+        os.kill(web[0], signal.SIGKILL)
+        assert process.process.wait(timeout=60) == 1
+        output = process.output()
+        assert f"process {web[0]} (uvicorn) exited" in output
+        assert "Error: mlflow server stopped unexpectedly" in output
+        assert "Traceback" not in output
+        assert _until(lambda: not _listening(port), 20)
+        assert _until(lambda: not _survivors(tree, groups), 20), _survivors(tree, groups)
+    finally:
+        _stop(process)
+        _kill_leftovers(tree)
+
+
+@pytest.mark.parametrize("listen", [True, False], ids=["listening", "bound"])
+def test_a_busy_port_is_refused_before_anything_starts(tmp_path: Path, listen: bool) -> None:
+    config = write_config(
+        tmp_path / "config.yaml",
+        {
+            "mlflow": {
+                "backend_store_uri": "postgresql://postgres@127.0.0.1:5432/never_created",
+                "artifact_root": "file:./artifacts",
+            }
+        },
+    )
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        if listen:
+            busy.listen()
+        port = busy.getsockname()[1]
+        started = time.monotonic()
+        result = pairs_cli(
+            "--config", str(config), "server", "--port", str(port),
+            env=_server_env(), cwd=tmp_path, timeout=60,
+        )  # fmt: skip
+        elapsed = time.monotonic() - started
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    assert f"127.0.0.1:{port}" in errors[0]
+    assert "in use" in errors[0]
+    assert "MLflow UI" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert elapsed < 30  # no mlflow server was started and waited for
+
+
+# --- The supervisor and the port checks on their own: no database, a few seconds each ---
+
+_SUPERVISE = Path(_supervise.__file__).resolve()
+
+# A stand-in for mlflow server: a worker in its group, a job in a session of its own that
+# ignores SIGTERM (as MLflow's job subprocesses run), and their pids in a file.
+_FAKE_SERVER = """
+import os, signal, subprocess, sys, time
+ignore_term = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+job = subprocess.Popen([sys.executable, "-c", ignore_term], start_new_session=True)
+with open(sys.argv[1] + ".tmp", "w") as out:
+    out.write(f"{os.getpid()} {worker.pid} {job.pid}")
+os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(600)
+"""
+
+# Plays mlflow-pairs: starts the supervisor as TrackingServer does, then waits to be killed.
+_FAKE_PARENT = """
+import os, subprocess, sys, time
+supervise, pids, log = sys.argv[1:4]
+with open(log, "w") as out:
+    subprocess.Popen(
+        [sys.executable, "-I", supervise, "--parent-pid", str(os.getpid()), "--grace", "2",
+         "--", sys.executable, "-c", sys.argv[4], pids],
+        stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+time.sleep(600)
+"""
+
+
+def _pids_from(path: Path) -> list[int]:
+    assert _until(path.exists, 30), "the fake server did not start"
+    return [int(p) for p in path.read_text().split()]
+
+
+@needs_proc
+def test_supervisor_ends_every_process_of_the_tree_when_its_parent_is_killed(
+    tmp_path: Path,
+) -> None:
+    pids_file = tmp_path / "pids"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _FAKE_PARENT, str(_SUPERVISE), str(pids_file),
+         str(tmp_path / "supervisor.log"), _FAKE_SERVER],
+    )  # fmt: skip
+    tree: dict[int, str] = {}
+    try:
+        pids = _pids_from(pids_file)
+        tree = _tree(parent.pid)
+        assert set(pids) < set(tree)
+        parent.kill()
+        parent.wait(timeout=10)
+        started = time.monotonic()
+        # SIGTERM at once, SIGKILL after the 2 s grace for the job that ignores SIGTERM.
+        assert _until(lambda: not _survivors(tree, set()), 15), _survivors(tree, set())
+        assert time.monotonic() - started < 10
+    finally:
+        _kill_leftovers(tree)
+
+
+@needs_proc
+def test_supervisor_reports_exits_and_passes_on_the_status(tmp_path: Path) -> None:
+    command = (
+        "import subprocess, sys, time\n"
+        "helper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(1.5)'])\n"
+        "print('helper', helper.pid, flush=True)\n"
+        "helper.wait(); time.sleep(1.5); sys.exit(7)\n"
+    )
+    # The pipe on its stdin stays open, as a live parent keeps it: closing it means "stop".
+    supervisor = subprocess.Popen(
+        [sys.executable, "-I", str(_SUPERVISE), "--", sys.executable, "-c", command],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert supervisor.stdout is not None
+        output = supervisor.stdout.read()
+        assert supervisor.wait(timeout=60) == 7
+    finally:
+        supervisor.kill()
+        assert supervisor.stdin is not None
+        supervisor.stdin.close()
+    lines = output.splitlines()
+    assert lines[0].startswith(_supervise.CONTROL + " pid=")
+    helper = next(line.split()[1] for line in lines if line.startswith("helper "))
+    assert f"mlflow-pairs: server process {helper} (" in output
+    assert "Fatal Python error" not in output
+
+
+def test_a_taken_port_is_refused_and_a_free_one_accepted() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(PortUnavailableError, match=rf"127\.0\.0\.1:{port} is already in use"):
+            ensure_port_free("127.0.0.1", port)
+        assert PortUnavailableError.exit_code == 2
+    ensure_port_free("127.0.0.1", free_port())
+    with pytest.raises(PortUnavailableError, match=r"cannot bind 192\.0\.2\.1:"):
+        ensure_port_free("192.0.2.1", free_port())  # TEST-NET-1: not an address of ours
+
+
+@needs_proc
+def test_the_listening_socket_is_traced_to_its_process() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert _supervise.serves_port([os.getpid()], port) is True
+        assert _supervise.serves_port([os.getppid()], port) is False
+    assert _supervise.serves_port([os.getpid()], port) is None  # nothing listens any more
+
+
+_HEALTH_SERVER = """
+import http.server, sys
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"OK")
+
+    def log_message(self, *args):
+        pass
+
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
+"""
+
+
+def _fake_command(monkeypatch: pytest.MonkeyPatch, code: str, port: int) -> None:
+    """Run ``code`` (with the port as its argument) in place of mlflow server."""
+    monkeypatch.setattr(
+        ServerSpec, "command", lambda self: ([sys.executable, "-c", code, str(port)], {})
+    )
+
+
+@needs_proc
+def test_health_from_another_process_is_not_taken_for_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The port is taken after the check (a race): /health answers, but not from the server
+    started here, so start() fails and the server's tree is stopped."""
+    import http.server
+    import io
+    import threading
+
+    import mlflow_pairs.tracking.server as server_module
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    intruder = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    port = intruder.server_address[1]
+    threading.Thread(target=intruder.serve_forever, daemon=True).start()
+    monkeypatch.setattr(server_module, "ensure_port_free", lambda host, port: None)
+    _fake_command(monkeypatch, "import time; time.sleep(600)", port)
+    tracking = TrackingServer(
+        ServerSpec("postgresql://h/db", "file:./a", port=port), echo=io.StringIO()
+    )
+    try:
+        with pytest.raises(PortUnavailableError, match=rf"127\.0\.0\.1:{port} is answered by"):
+            tracking.start(timeout=30)
+        assert tracking.process is not None
+        assert tracking.process.poll() is not None  # stopped
+        assert tracking.server_pid is not None
+        assert _proc_stat(tracking.server_pid) is None
+    finally:
+        tracking.stop()
+        intruder.shutdown()
+        intruder.server_close()
+
+
+@needs_proc
+def test_health_from_the_servers_own_tree_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    port = free_port()
+    _fake_command(monkeypatch, _HEALTH_SERVER, port)
+    tracking = TrackingServer(
+        ServerSpec("postgresql://h/db", "file:./a", port=port), echo=io.StringIO()
+    )
+    try:
+        tracking.start(timeout=30)
+        assert tracking.server_pid is not None
+        assert _supervise.serves_port([tracking.server_pid], port) is True
+    finally:
+        assert tracking.stop(timeout=5) == 128 + signal.SIGTERM
+    assert not _listening(port)
