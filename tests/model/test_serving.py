@@ -108,6 +108,23 @@ def test_ping_and_invocations_match_in_process_predict(
     _compare(answer.json(), expected)
 
 
+@pytest.mark.parametrize("layout", ["wide", "long"])
+@pytest.mark.parametrize("stamp", ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"], ids=["date", "datetime"])
+def test_dates_as_dates_or_datetimes_wide_or_long_through_the_server(
+    served: str, registered: dict[str, Any], request_prices: pd.DataFrame, layout: str, stamp: str
+) -> None:
+    """Over HTTP dates are strings: plain dates or ISO datetimes, wide or long, give the
+    in-process answer."""
+    expected = _expected(registered, request_prices)
+    wire = request_prices.assign(date=request_prices["date"].dt.strftime(stamp))
+    if layout == "long":
+        wire = wire.melt(id_vars="date", var_name="symbol", value_name="price")
+    records = json.loads(wire.to_json(orient="records"))
+    answer = requests.post(f"{served}/invocations", json={"dataframe_records": records}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    _compare(answer.json(), expected)
+
+
 def test_params_through_the_server(
     served: str, registered: dict[str, Any], request_prices: pd.DataFrame
 ) -> None:
