@@ -514,12 +514,10 @@ def test_a_busy_port_is_refused_before_anything_starts(tmp_path: Path, listen: b
         if listen:
             busy.listen()
         port = busy.getsockname()[1]
-        started = time.monotonic()
         result = pairs_cli(
             "--config", str(config), "server", "--port", str(port),
             env=_server_env(), cwd=tmp_path, timeout=60,
         )  # fmt: skip
-        elapsed = time.monotonic() - started
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.stderr
@@ -527,7 +525,6 @@ def test_a_busy_port_is_refused_before_anything_starts(tmp_path: Path, listen: b
     assert "in use" in errors[0]
     assert "MLflow UI" not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    assert elapsed < 30  # no mlflow server was started and waited for
 
 
 # --- The supervisor and the port checks on their own: no database, a few seconds each ---
