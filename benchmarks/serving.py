@@ -127,7 +127,7 @@ def main() -> None:
         warnings.simplefilter("ignore")
         model = GarchGruModel("energy", pairs, [], training=TrainingConfig(epochs=3)).fit(prices)
     ours = workdir / "garch_gru"
-    flavor.save_model(model, ours, input_example=flavor.input_example(model, prices))
+    flavor.save_model(model, ours, input_example=flavor.example_request(model, prices))
 
     naive = workdir / "naive"
     hedges = {f"{y}/{x}": model.spread_parts_[f"{y}/{x}"].hedge_ratio for y, x in pairs}

@@ -47,3 +47,19 @@ class UsageError(MlflowPairsError):
     """A request the command refuses as it stands (e.g. promoting an exploratory model)."""
 
     exit_code = 2
+
+
+class InvalidInputError(MlflowPairsError, ValueError):
+    """A model input or param is invalid (the served model answers HTTP 400)."""
+
+    exit_code = 2
+
+
+class RequestTooLargeError(InvalidInputError):
+    """A scoring request has more rows than the served model accepts (HTTP 413)."""
+
+
+class NoSpaceError(MlflowPairsError):
+    """A disk ran full while writing (names the path, or the store that holds it)."""
+
+    exit_code = 2

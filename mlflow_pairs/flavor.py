@@ -30,7 +30,7 @@ import pandas as pd
 from mlflow_pairs import __version__
 from mlflow_pairs.errors import NotFoundError
 from mlflow_pairs.model import OUTPUT_COLUMNS, GarchGruModel
-from mlflow_pairs.signals import SignalRule
+from mlflow_pairs.model.signals import SignalRule
 
 __all__ = [
     "FLAVOR_NAME",
@@ -46,6 +46,13 @@ __all__ = [
 FLAVOR_NAME = "garch_gru"
 FLAVOR_VERSION = 1
 _DATA_SUBPATH = "data"
+
+#: Most rows a pyfunc request may have (wide: dates; long: date-symbol rows). A scoring
+#: request is refused with HTTP 413 beyond it, before the model does any work. The
+#: environment variable wins over the model's ``max_request_rows`` config (saved in the
+#: MLmodel file; ``model_config=`` of ``mlflow.pyfunc.load_model`` overrides it).
+MAX_REQUEST_ROWS = 20_000
+MAX_REQUEST_ROWS_ENV = "MLFLOW_PAIRS_MAX_REQUEST_ROWS"
 
 #: Signature params: (name, MLflow type, default). They override the signal thresholds.
 PARAMS: tuple[tuple[str, str, Any], ...] = (
@@ -108,13 +115,14 @@ def model_signature(model: GarchGruModel) -> Any:
     from mlflow.types.schema import AnyType
 
     # Dates as datetimes or ISO strings (what pd.read_csv gives without parse_dates, and
-    # pandas 3's string dtype, which MLflow's datetime enforcement refuses): the model
-    # parses and validates them itself.
+    # pandas 3's string dtype, which MLflow's datetime enforcement refuses), and prices as
+    # given (a "double" column would turn a JSON true into 1.0 before the model sees it):
+    # the model parses and validates both itself.
     columns: list[Any] = [ColSpec(AnyType(), "date")]
     inputs = Schema(
         columns
-        + [ColSpec("double", symbol, required=False) for symbol in model.symbols]
-        + [ColSpec("string", "symbol", required=False), ColSpec("double", "price", required=False)]
+        + [ColSpec(AnyType(), symbol, required=False) for symbol in model.symbols]
+        + [ColSpec("string", "symbol", required=False), ColSpec(AnyType(), "price", required=False)]
     )
     types = {"pair": "string", "y": "string", "x": "string", "date": "datetime", "signal": "long"}
     outputs = Schema([ColSpec(types.get(c, "double"), c) for c in OUTPUT_COLUMNS])
@@ -122,7 +130,7 @@ def model_signature(model: GarchGruModel) -> Any:
     return ModelSignature(inputs=inputs, outputs=outputs, params=params)
 
 
-def input_example(model: GarchGruModel, prices: pd.DataFrame) -> pd.DataFrame:
+def example_request(model: GarchGruModel, prices: pd.DataFrame) -> pd.DataFrame:
     """The last ``min_history`` dates of ``prices`` in the wide input format."""
     recent = prices[model.symbols].iloc[-model.min_history :]
     return recent.reset_index(names="date")
@@ -169,6 +177,7 @@ def save_model(
         data=_DATA_SUBPATH,
         conda_env=private._CONDA_ENV_FILE_NAME,
         python_env=private._PYTHON_ENV_FILE_NAME,
+        model_config={"max_request_rows": MAX_REQUEST_ROWS},
     )
     mlflow_model.add_flavor(
         FLAVOR_NAME,
@@ -348,76 +357,172 @@ def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> _Garc
     """Called by ``mlflow.pyfunc.load_model`` with the ``data`` directory."""
     import torch
 
+    from mlflow_pairs import _serving
+
     # Serving shares few cores with other processes: one intra-op thread by default.
     torch.set_num_threads(int(os.environ.get("MLFLOW_PAIRS_TORCH_THREADS", "1")))
-    return _GarchGruWrapper(_load_native(path))
+    _serving.watch_dropped_params()
+    return _GarchGruWrapper(_load_native(path), max_rows=_max_request_rows(model_config))
+
+
+def _max_request_rows(model_config: dict[str, Any] | None) -> int | None:
+    """The request-size cap: ``$MLFLOW_PAIRS_MAX_REQUEST_ROWS``, else the model config's
+    ``max_request_rows``, else :data:`MAX_REQUEST_ROWS`; 0 means no cap."""
+    from mlflow.exceptions import MlflowException
+
+    given: Any = os.environ.get(MAX_REQUEST_ROWS_ENV, "").strip()
+    source = MAX_REQUEST_ROWS_ENV
+    if not given:
+        given = (model_config or {}).get("max_request_rows", MAX_REQUEST_ROWS)
+        source = "model config max_request_rows"
+    try:
+        rows = int(str(given).strip())
+        if rows < 0:
+            raise ValueError
+    except ValueError:
+        raise MlflowException(
+            f"{source} must be a whole number of rows >= 0 (0: no cap), got {given!r}"
+        ) from None
+    return rows or None
 
 
 class _GarchGruWrapper:
-    """The pyfunc face of the model: bad input becomes ``INVALID_PARAMETER_VALUE`` (HTTP
-    400 from the scoring server). Stateless per call, so safe from several threads."""
+    """The pyfunc face of the model. Bad input (an :class:`~mlflow_pairs.errors.
+    InvalidInputError` or a :class:`~mlflow_pairs.data.DataError`) becomes an
+    ``MlflowException`` the scoring server answers with HTTP 400 (413 for too many rows)
+    and one line; anything else is the model's own fault: HTTP 500. Stateless per call,
+    so safe from several threads."""
 
-    def __init__(self, model: GarchGruModel) -> None:
+    def __init__(self, model: GarchGruModel, max_rows: int | None = MAX_REQUEST_ROWS) -> None:
         self.model = model
+        self.max_rows = max_rows
 
     def get_raw_model(self) -> GarchGruModel:
         return self.model
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        from mlflow.exceptions import MlflowException
-        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+        import logging
 
-        from mlflow_pairs.errors import MlflowPairsError
+        from mlflow_pairs import _serving
+        from mlflow_pairs.data.errors import DataError
+        from mlflow_pairs.errors import InvalidInputError, RequestTooLargeError
 
         try:
+            _check_size(model_input, self.max_rows)
+            dropped = _serving.dropped_params()
+            if dropped:
+                raise InvalidInputError(f"unknown param(s) {', '.join(dropped)} ({_known()})")
             prices = _input_prices(model_input)
             rule, all_dates = _rule_from_params(params or {})
             return self.model.predict(prices, rule, all_dates)
-        except (MlflowPairsError, ValueError, TypeError, KeyError) as exc:
-            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+        except (InvalidInputError, DataError) as exc:
+            status = 413 if isinstance(exc, RequestTooLargeError) else 400
+            raise _serving.refusal(str(exc), status) from None
+        except Exception as exc:
+            logging.getLogger(__name__).exception("garch_gru predict failed")
+            raise _serving.internal_error(exc) from exc
+
+
+def _known() -> str:
+    return f"known: {', '.join(sorted(name for name, _, _ in PARAMS))}"
+
+
+def _check_size(model_input: Any, max_rows: int | None) -> None:
+    from mlflow_pairs.errors import RequestTooLargeError
+
+    if max_rows is None:
+        return
+    rows = len(model_input) if hasattr(model_input, "__len__") else 0
+    if rows > max_rows:
+        raise RequestTooLargeError(
+            f"model input: {rows} rows, more than the {max_rows} this server accepts "
+            f"(set {MAX_REQUEST_ROWS_ENV} to change the cap)"
+        )
 
 
 def _input_prices(model_input: Any) -> pd.DataFrame:
+    from mlflow_pairs.data.errors import DataError
     from mlflow_pairs.data.files import table_to_wide
+    from mlflow_pairs.errors import InvalidInputError
 
     if not isinstance(model_input, pd.DataFrame):
-        model_input = pd.DataFrame(model_input)
+        try:
+            model_input = pd.DataFrame(model_input)
+        except (ValueError, TypeError) as exc:
+            raise InvalidInputError(f"model input is not a table: {exc}") from None
+    if not model_input.columns.is_unique:
+        repeated = sorted({str(c) for c in model_input.columns[model_input.columns.duplicated()]})
+        raise InvalidInputError(f"model input: column(s) {', '.join(repeated)} appear twice")
+    _refuse_booleans(model_input)
     columns = model_input.columns
-    flags = [str(c) for c, kind in model_input.dtypes.items() if kind == bool]  # noqa: E721
-    if flags:
-        raise ValueError(f"model input: column(s) {', '.join(flags)} hold true/false, not prices")
-    if "date" in columns and "symbol" not in columns and columns.is_unique:
+    if "date" in columns and "symbol" not in columns:
         dates = model_input["date"]
         if pd.api.types.is_datetime64_any_dtype(dates):
             # Wide with parsed dates: the serving hot path (the model picks its symbols).
             return model_input.drop(columns="date").set_axis(pd.DatetimeIndex(dates), axis=0)
     table = model_input.dropna(axis=1, how="all")
     if "date" not in table.columns:
-        raise ValueError("model input needs a 'date' column")
+        raise InvalidInputError("model input needs a 'date' column")
     if "symbol" not in table.columns and pd.api.types.is_datetime64_any_dtype(table["date"]):
         return table.set_index("date")
-    return table_to_wide(table, "model input")
+    try:
+        return table_to_wide(table, "model input")
+    except DataError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(f"model input: {exc}") from None
+
+
+def _refuse_booleans(frame: pd.DataFrame) -> None:
+    """true/false is no price: a boolean column, or a boolean among the numbers of one
+    (JSON ``[1.5, true]`` arrives as an object column; pandas would read true as 1)."""
+    from mlflow_pairs.errors import InvalidInputError
+
+    for column, kind in frame.dtypes.items():
+        if column in ("date", "symbol"):
+            continue
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(kind):
+            flags = np.ones(len(values), dtype=bool)
+        elif kind == object:  # noqa: E721
+            flags = np.fromiter(
+                (isinstance(v, (bool, np.bool_)) for v in values), bool, len(values)
+            )
+        else:
+            continue
+        if flags.any():
+            row = int(flags.argmax())
+            where = f" on {frame['date'].iloc[row]}" if "date" in frame.columns else ""
+            raise InvalidInputError(
+                f"model input: column {column} holds {values.iloc[row]!r}{where}: true/false "
+                "is not a price"
+            )
 
 
 def _rule_from_params(params: dict[str, Any]) -> tuple[SignalRule, bool]:
+    from mlflow_pairs.errors import InvalidInputError
+
     known = {name for name, _, _ in PARAMS}
-    unknown = sorted(set(params) - known)
+    unknown = sorted(str(name) for name in set(params) - known)
     if unknown:
-        raise ValueError(
-            f"unknown param(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-        )
+        raise InvalidInputError(f"unknown param(s) {', '.join(unknown)} ({_known()})")
     values = {name: params.get(name, default) for name, _, default in PARAMS}
     for name, kind, _ in PARAMS:
         value = values[name]
         if kind == "boolean" and not isinstance(value, (bool, np.bool_)):
-            raise ValueError(f"param {name} must be a boolean, got {value!r}")
-        if kind != "boolean" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ValueError(f"param {name} must be a number, got {value!r}")
-    rule = SignalRule(
-        entry_z=float(values["entry_z"]),
-        exit_z=float(values["exit_z"]),
-        stop_z=float(values["stop_z"]),
-        min_probability=float(values["min_probability"]),
-        max_holding=int(values["max_holding"]),
-    )
+            raise InvalidInputError(f"param {name} must be a boolean, got {value!r}")
+        if kind != "boolean" and (
+            isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number))
+        ):
+            raise InvalidInputError(f"param {name} must be a number, got {value!r}")
+    try:
+        rule = SignalRule(
+            entry_z=float(values["entry_z"]),
+            exit_z=float(values["exit_z"]),
+            stop_z=float(values["stop_z"]),
+            min_probability=float(values["min_probability"]),
+            max_holding=int(values["max_holding"]),
+        )
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInputError(f"params: {exc}") from None
     return rule, bool(values["all_dates"])

@@ -16,12 +16,19 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
 from mlflow_pairs import __version__, hookspecs
+from mlflow_pairs.data.sources import PriceSource, Universe
 from mlflow_pairs.errors import MlflowPairsError, NotFoundError
+from mlflow_pairs.features import Feature
+
+if TYPE_CHECKING:
+    import click
+
+T = TypeVar("T")
 
 __all__ = [
     "DEFAULT_PLUGINS",
@@ -183,7 +190,9 @@ def _collect(
         plugin_name = impl.plugin_name
         batch: list[tuple[str, Any, str]] = []
 
-        def register(obj: Any, _plugin: str = plugin_name, _batch: list = batch) -> None:
+        def register(
+            obj: object, _plugin: str = plugin_name, _batch: list[tuple[str, Any, str]] = batch
+        ) -> None:
             if not isinstance(obj, expected):
                 raise TypeError(f"register() takes a {expected.__name__}, got {type(obj).__name__}")
             name = key(obj)
@@ -208,10 +217,8 @@ def _collect(
     return collected
 
 
-def get_universes() -> dict[str, Any]:
+def get_universes() -> dict[str, Universe]:
     """Registered universes by name (each with ``plugin`` set to its plugin's name)."""
-    from mlflow_pairs.data.sources import Universe
-
     return {
         name: replace(universe, plugin=owner)
         for name, universe, owner in _collect(
@@ -220,10 +227,8 @@ def get_universes() -> dict[str, Any]:
     }
 
 
-def get_price_sources() -> dict[str, Any]:
+def get_price_sources() -> dict[str, PriceSource]:
     """Registered price sources by name."""
-    from mlflow_pairs.data.sources import PriceSource
-
     return {
         name: source
         for name, source, _ in _collect(
@@ -232,11 +237,9 @@ def get_price_sources() -> dict[str, Any]:
     }
 
 
-def get_features() -> dict[str, Any]:
+def get_features() -> dict[str, Feature]:
     """Registered features by name; two features declaring one column conflict too."""
-    from mlflow_pairs.features import Feature
-
-    features: dict[str, Any] = {}
+    features: dict[str, Feature] = {}
     column_owner: dict[str, tuple[str, str]] = {}
     for name, feature, owner in _collect("register_features", "feature", Feature, lambda f: f.name):
         for column in feature.columns:
@@ -290,7 +293,7 @@ def feature_distributions(names: list[str]) -> list[str]:
     return list(dict.fromkeys(dists))
 
 
-def _collect_parts(kind: str) -> list[tuple[str, Any, str]]:
+def _collect_parts(kind: str) -> list[tuple[str, type, str]]:
     def name_of(cls: Any) -> str:
         missing = [m for m in _PART_METHODS[kind] if not callable(getattr(cls, m, None))]
         if not isinstance(getattr(cls, "name", None), str) or missing:
@@ -303,7 +306,7 @@ def _collect_parts(kind: str) -> list[tuple[str, Any, str]]:
     return _collect(f"register_{kind}_parts", f"{kind} part", type, name_of)
 
 
-def get_model_parts() -> dict[str, dict[str, Any]]:
+def get_model_parts() -> dict[str, dict[str, type]]:
     """Registered model parts: ``{"hedge": {name: class}, "volatility": {name: class}}``."""
     return {kind: {name: cls for name, cls, _ in _collect_parts(kind)} for kind in _PART_METHODS}
 
@@ -319,30 +322,30 @@ def part_distributions(names: dict[str, str]) -> list[str]:
     return list(dict.fromkeys(dists))
 
 
-def features_for_sector(sector: str) -> list[Any]:
+def features_for_sector(sector: str) -> list[Feature]:
     """Registered features a ``sector`` model uses: those without a sector limit and
     those that name the sector, in registration order."""
     return [f for f in get_features().values() if f.sectors is None or sector in f.sectors]
 
 
-def _lookup(registry: dict[str, Any], kind: str, name: str) -> Any:
+def _lookup(registry: dict[str, T], kind: str, name: str) -> T:
     if name not in registry:
         known = ", ".join(sorted(registry)) or "none"
         raise NotFoundError(f"unknown {kind} {name!r} (available: {known})")
     return registry[name]
 
 
-def get_universe(name: str) -> Any:
+def get_universe(name: str) -> Universe:
     """The universe called ``name``; an unknown name is an error listing the known ones."""
     return _lookup(get_universes(), "universe", name)
 
 
-def get_price_source(name: str) -> Any:
+def get_price_source(name: str) -> PriceSource:
     """The price source called ``name``; an unknown name is an error listing the known ones."""
     return _lookup(get_price_sources(), "price source", name)
 
 
-def register_commands(cli: Any) -> None:
+def register_commands(cli: click.Group) -> None:
     """Let each plugin add commands to ``cli``; a plugin that raises is reported and skipped."""
     load_plugins()
     for impl in reversed(pm.hook.register_commands.get_hookimpls()):

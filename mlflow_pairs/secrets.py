@@ -19,6 +19,7 @@ is still hidden whole.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import threading
@@ -56,12 +57,20 @@ def is_secret_name(name: str) -> bool:
 
 
 def _secret_forms(value: str) -> set[str]:
-    """``value`` as typed and the forms it takes in a URI or a query string.
+    """``value`` as typed and the forms it takes in a URI, a query string or quoted text.
 
-    Percent-encoded (``quote(value, safe="")``, ``quote(value)``, ``quote_plus(value)``) and,
-    for a value taken from a URI, decoded (``unquote(value)``).
+    Percent-encoded (``quote(value, safe="")``, ``quote(value)``, ``quote_plus(value)``),
+    for a value taken from a URI decoded (``unquote(value)``), and each of these as
+    ``repr()`` and JSON write it between quotes: a password holding ``\\`` or ``"`` (common
+    on Windows) is written with escapes there, as in ``{value!r}`` of an error message.
     """
-    return {value, quote(value, safe=""), quote(value), quote_plus(value), unquote(value)}
+    forms = {value, quote(value, safe=""), quote(value), quote_plus(value), unquote(value)}
+    escaped = set()
+    for form in forms:
+        escaped.add(repr(form)[1:-1])
+        escaped.add(json.dumps(form)[1:-1])
+        escaped.add(json.dumps(form, ensure_ascii=False)[1:-1])
+    return forms | escaped
 
 
 def register_secret(value: str | None) -> None:

@@ -1,9 +1,18 @@
-"""Shared fixtures: real PostgreSQL databases, free ports, config files, a real server."""
+"""Shared fixtures: real PostgreSQL databases, free ports, config files, a real server.
+
+PostgreSQL: the tests use the server at ``$MLFLOW_PAIRS_TEST_PG_URL`` (default
+``postgresql://postgres@127.0.0.1:5432``, a user who may create databases) and create and
+drop their own databases there; ``off`` says there is none. Tests that need it carry the
+``postgres`` mark (given here to every test that uses the database fixtures): deselect them
+with ``-m "not postgres"``. When no server answers they are skipped with a one-line reason,
+except in CI (``CI=true``), where they fail.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -14,16 +23,100 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy
 import yaml
 
-#: The PostgreSQL server the machine runs (trust auth). Tests create their own databases.
-PG_ADMIN_URI = os.environ.get(
-    "MLFLOW_PAIRS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"
+from mlflow_pairs.secrets import mask_uri
+
+#: Environment variable naming the PostgreSQL server of the tests (no database part).
+PG_URL_VARIABLE = "MLFLOW_PAIRS_TEST_PG_URL"
+PG_URL = (
+    os.environ.get(PG_URL_VARIABLE)
+    # The older name, an administrative URI with its database.
+    or os.environ.get("MLFLOW_PAIRS_TEST_PG")
+    or "postgresql://postgres@127.0.0.1:5432"
 )
+#: Fixtures that reach the server: a test using one gets the ``postgres`` mark.
+PG_FIXTURES = frozenset({"pg_admin", "database_name"})
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def in_ci() -> bool:
+    """Whether this runs in CI (``CI=true``, as .ci/run and GitHub Actions set)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def pg_url(
+    database: str = "postgres", *, driver: str | None = None, password: str | None = None
+) -> str:
+    """The URI of ``database`` on the test server.
+
+    ``driver`` (``psycopg2``) makes ``postgresql+psycopg2://``; ``password`` (a value, or a
+    ``${VARIABLE}`` reference for a configuration file) replaces the server URL's own.
+    """
+    parts = urlsplit(PG_URL)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, own_password = userinfo.partition(":")
+    secret = own_password if password is None else password
+    credentials = f"{user}:{secret}@" if secret else (f"{user}@" if user else "")
+    scheme = "postgresql" + (f"+{driver}" if driver else "")
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{scheme}://{credentials}{host}/{database}{query}"
+
+
+#: The server's maintenance database, for creating and dropping the tests' own.
+PG_ADMIN_URI = pg_url("postgres")
+
+
+@functools.cache
+def postgres_problem() -> str | None:
+    """Why the test server cannot be used (one line), or None when it answers."""
+    if PG_URL.strip().lower() == "off":
+        return f"no PostgreSQL for the tests ({PG_URL_VARIABLE}=off)"
+    engine = sqlalchemy.create_engine(PG_ADMIN_URI, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT 1"))
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        detail = reason[0][:160] if reason else type(exc).__name__
+        return (
+            f"PostgreSQL at {mask_uri(PG_URL)} is not answering ({mask_uri(detail)}); "
+            f"set {PG_URL_VARIABLE} to a server where the user may create databases"
+        )
+    finally:
+        engine.dispose()
+    return None
+
+
+def require_postgres() -> None:
+    """Skip the test when the server does not answer; fail instead in CI."""
+    problem = postgres_problem()
+    if problem is None:
+        return
+    if in_ci():
+        pytest.fail(problem, pytrace=False)
+    pytest.skip(problem)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PG_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("postgres") is not None:
+        require_postgres()
+
+
+def console_script(name: str) -> Path:
+    """An installed console script of this environment (``mlflow-pairs``), on any platform."""
+    suffix = ".exe" if sys.platform == "win32" else ""
+    return Path(sys.executable).with_name(name + suffix)
 
 
 def free_port() -> int:
@@ -43,13 +136,10 @@ def _admin_engine() -> sqlalchemy.Engine:
 
 @pytest.fixture(scope="session")
 def pg_admin() -> Iterator[sqlalchemy.Engine]:
-    """The machine's PostgreSQL; fails loudly when it is down (CI starts it)."""
+    """The test server (see the module's description): skipped when it does not answer,
+    failed in CI."""
+    require_postgres()
     engine = _admin_engine()
-    try:
-        with engine.connect() as connection:
-            connection.execute(sqlalchemy.text("SELECT 1"))
-    except sqlalchemy.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {PG_ADMIN_URI} is not answering: {exc}")
     yield engine
     engine.dispose()
 
@@ -81,7 +171,7 @@ def pairs_cli(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed ``mlflow-pairs`` console script."""
-    exe = Path(sys.executable).with_name("mlflow-pairs")
+    exe = console_script("mlflow-pairs")
     return subprocess.run(
         [str(exe), *args],
         capture_output=True,
@@ -100,8 +190,10 @@ def password_postgres() -> Iterator[dict[str, Any]]:
     The machine's server trusts every local connection, so a wrong password could not fail
     there. Needs root (to run the server as the ``postgres`` user) and the server binaries.
     """
-    if os.geteuid() != 0 or not (PG_BIN / "initdb").exists():
+    if sys.platform == "win32" or os.geteuid() != 0 or not (PG_BIN / "initdb").exists():
         pytest.skip("needs root and PostgreSQL's initdb to start a password-checking cluster")
+    import pwd  # POSIX only
+
     password = f"pw-{uuid.uuid4().hex}"
     # pytest's own temporary folders are private to root; the server's user must reach this.
     root = Path(tempfile.mkdtemp(prefix="mlflow-pairs-pg-"))
@@ -176,7 +268,7 @@ def start_pairs_server(
 ) -> ServerProcess:
     import requests
 
-    exe = Path(sys.executable).with_name("mlflow-pairs")
+    exe = console_script("mlflow-pairs")
     handle = log.open("w")
     process = subprocess.Popen(
         [str(exe), "--config", str(config), "server", "--port", str(port)],
@@ -200,3 +292,21 @@ def start_pairs_server(
         time.sleep(0.5)
     process.kill()
     raise AssertionError(f"server did not come up:\n{log.read_text()}")
+
+
+@contextlib.contextmanager
+def mlflow_uris_restored() -> Iterator[None]:
+    """Put MLflow's global tracking and registry URIs back as they were, *unset* included.
+
+    ``mlflow.set_tracking_uri(mlflow.get_tracking_uri())`` is not a restore: when no URI
+    was set, ``get_tracking_uri()`` answers the default (``sqlite:///mlflow.db`` in the
+    working directory) and setting it makes later code create that file in the checkout.
+    """
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    saved = tracking_utils._tracking_uri, registry_utils._registry_uri
+    try:
+        yield
+    finally:
+        tracking_utils._tracking_uri, registry_utils._registry_uri = saved

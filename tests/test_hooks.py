@@ -15,8 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from mlflow_pairs import hookimpl, hookspecs
-from mlflow_pairs.data import PriceSource, Universe, load_panel
+from mlflow_pairs.data import PriceSource, Universe
 from mlflow_pairs.features import Feature, PairFrame
+from mlflow_pairs.jobs import load_panel
 from mlflow_pairs.model import GarchPart, SpreadPart
 from mlflow_pairs.plugins import (
     get_features,

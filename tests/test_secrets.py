@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -90,17 +91,29 @@ def _long_random_password() -> str:
     return "L" + "".join(chars) + "z"
 
 
+#: Characters a Windows user's password often holds, special to cmd.exe (^ % ! & ") or to
+#: quoted text (" and \\, escaped by repr() and JSON).
+WINDOWS_PASSWORD = 'Wi^n%d!"o\\ws&10'
+
 #: Each holds characters that delimit a URI: unencoded they broke the masking.
-PASSWORDS = ["Sp3c@l:pw/x%41", "a:b@c/d?e#f", "p%40ss word+&x", _long_random_password()]
-PASSWORD_IDS = ["at-sign", "delimiters", "percent", "long"]
+PASSWORDS = [
+    "Sp3c@l:pw/x%41",
+    "a:b@c/d?e#f",
+    "p%40ss word+&x",
+    _long_random_password(),
+    WINDOWS_PASSWORD,
+]
+PASSWORD_IDS = ["at-sign", "delimiters", "percent", "long", "windows"]
 #: The same without whitespace: a URI pattern alone can delimit them.
 URI_SAFE_PASSWORDS = [p for p in PASSWORDS if " " not in p]
 URI_SAFE_IDS = [i for p, i in zip(PASSWORDS, PASSWORD_IDS, strict=True) if " " not in p]
 
 
 def _forms(password: str) -> list[str]:
-    """The password as typed and as it is written inside a URI."""
-    return [password, quote(password, safe=""), quote_plus(password), quote(password)]
+    """The password as typed, as it is written inside a URI, and as repr() and JSON write
+    it between quotes."""
+    plain = [password, quote(password, safe=""), quote_plus(password), quote(password)]
+    return plain + [repr(p)[1:-1] for p in plain] + [json.dumps(p)[1:-1] for p in plain]
 
 
 def leaked(password: str, text: str, innocent: str = "") -> list[str]:
@@ -180,6 +193,30 @@ def test_password_with_a_space_in_a_uri_is_registered() -> None:
     register_uri_password(uri)
     assert mask_uri(uri) == "postgresql://auditsec:***@127.0.0.1:1/mlflow_db"
     assert redact("p@ss w0rd-as-typed") == "***"
+
+
+@pytest.mark.parametrize("password", PASSWORDS, ids=PASSWORD_IDS)
+def test_a_password_written_with_escapes_is_hidden(password: str) -> None:
+    """repr() (``{value!r}`` in a message) and JSON write a backslash or quote escaped."""
+    register_secret(password)
+    uri = f"postgresql://u:{quote(password, safe='')}@h/d"
+    for text in (
+        f"bad value {password!r}",
+        json.dumps({"pw": password}),
+        json.dumps({"pw": password}, ensure_ascii=False),
+        repr({"uri": f"postgresql://u:{password}@h/d", "pw": password}),
+        repr([uri, unquote(uri)]),
+    ):
+        cleaned = redact(text)
+        assert not leaked(password, cleaned), (text, cleaned)
+
+
+def test_windows_password_is_masked_in_a_uri_without_registration(
+    no_registered_secrets: None,
+) -> None:
+    for written in (WINDOWS_PASSWORD, quote(WINDOWS_PASSWORD, safe="")):
+        uri = f"postgresql://ana:{written}@127.0.0.1:5432/mlflow_db"
+        assert mask_uri(uri) == "postgresql://ana:***@127.0.0.1:5432/mlflow_db"
 
 
 def test_short_secrets_are_not_registered_in_any_form() -> None:

@@ -9,7 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mlflow_pairs.signals import leg_weights
+from mlflow_pairs.config import BacktestSettings
+from mlflow_pairs.model.signals import leg_weights
+
+#: The one definition of the defaults: the ``backtest`` section of the configuration.
+_DEFAULTS = BacktestSettings()
 
 __all__ = ["CostModel", "PairBacktest", "backtest_pair", "portfolio_returns"]
 
@@ -37,11 +41,11 @@ class CostModel:
         (0: off; about 1 for the coefficient in the empirical literature).
     """
 
-    cost_bps: float = 5.0
-    borrow_bps: float = 50.0
-    half_spread_bps: float = 0.0
-    impact_coefficient: float = 0.0
-    participation: float = 0.01
+    cost_bps: float = _DEFAULTS.cost_bps
+    borrow_bps: float = _DEFAULTS.borrow_bps
+    half_spread_bps: float = _DEFAULTS.half_spread_bps
+    impact_coefficient: float = _DEFAULTS.impact_coefficient
+    participation: float = _DEFAULTS.participation
     impact_window: int = 20
 
     def __post_init__(self) -> None:

@@ -2,27 +2,102 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import click
 
 from mlflow_pairs import __version__
 from mlflow_pairs.cli._app import AppContext, PairsGroup, configure_logging
-from mlflow_pairs.cli.config_cmd import config_group
-from mlflow_pairs.cli.db_cmd import db_group
-from mlflow_pairs.cli.doctor_cmd import doctor
-from mlflow_pairs.cli.models_cmd import backtest, models_group, promote
-from mlflow_pairs.cli.plugins_cmd import data_group, plugins_group, universes_group
-from mlflow_pairs.cli.report_cmd import report_group
-from mlflow_pairs.cli.runs_cmd import runs_group
-from mlflow_pairs.cli.screen_cmd import screen
-from mlflow_pairs.cli.server_cmd import server
-from mlflow_pairs.cli.train_cmd import train
 
 __all__ = ["cli", "main"]
 
+#: The built-in commands, as ``module:attribute`` under ``mlflow_pairs.cli``, in the
+#: order they are listed. A command's module (and the libraries it needs) is imported
+#: when the command is used, so ``mlflow-pairs screen`` does not pay for ``train``.
+_COMMANDS = {
+    "config": "config_cmd:config_group",
+    "db": "db_cmd:db_group",
+    "doctor": "doctor_cmd:doctor",
+    "server": "server_cmd:server",
+    "plugins": "plugins_cmd:plugins_group",
+    "universes": "plugins_cmd:universes_group",
+    "data": "plugins_cmd:data_group",
+    "screen": "screen_cmd:screen",
+    "train": "train_cmd:train",
+    "backtest": "models_cmd:backtest",
+    "score": "score_cmd:score",
+    "models": "models_cmd:models_group",
+    "promote": "models_cmd:promote",
+    "report": "report_cmd:report_group",
+    "runs": "runs_cmd:runs_group",
+}
 
-@click.group(cls=PairsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+class _LazyCommands(dict):
+    """The group's ``name -> command`` mapping; a built-in command is imported on first
+    lookup, and all of them when the mapping is listed (``--help``)."""
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        super().__init__()
+        self._paths = dict(paths)
+
+    def _load(self, name: str) -> None:
+        path = self._paths.pop(name, None)
+        if path is not None:
+            module, attribute = path.split(":")
+            command = getattr(importlib.import_module(f"mlflow_pairs.cli.{module}"), attribute)
+            dict.__setitem__(self, name, command)
+
+    def _load_all(self) -> None:
+        for name in list(self._paths):
+            self._load(name)
+
+    def __getitem__(self, name: str) -> Any:
+        self._load(name)
+        return super().__getitem__(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self._load(name)
+        return super().get(name, default)
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._paths.pop(name, None)
+        super().__setitem__(name, command)
+
+    def pop(self, name: str, *default: Any) -> Any:
+        self._load(name)
+        return super().pop(name, *default)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._paths or super().__contains__(name)
+
+    def __len__(self) -> int:
+        return len(self._paths) + super().__len__()
+
+    def __iter__(self) -> Any:
+        self._load_all()
+        return super().__iter__()
+
+    def keys(self) -> Any:
+        self._load_all()
+        return super().keys()
+
+    def values(self) -> Any:
+        self._load_all()
+        return super().values()
+
+    def items(self) -> Any:
+        self._load_all()
+        return super().items()
+
+
+@click.group(
+    cls=PairsGroup,
+    commands=_LazyCommands(_COMMANDS),
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "--version", prog_name="mlflow-pairs")
 @click.option(
     "--config",
@@ -39,22 +114,6 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     """Pairs trading on MLflow: screening, GARCH-GRU models, backtests."""
     configure_logging(debug)
     ctx.obj = AppContext(config_path=config_path, debug=debug)
-
-
-cli.add_command(config_group)
-cli.add_command(db_group)
-cli.add_command(doctor)
-cli.add_command(server)
-cli.add_command(plugins_group)
-cli.add_command(universes_group)
-cli.add_command(data_group)
-cli.add_command(screen)
-cli.add_command(train)
-cli.add_command(backtest)
-cli.add_command(models_group)
-cli.add_command(promote)
-cli.add_command(report_group)
-cli.add_command(runs_group)
 
 
 def main() -> None:

@@ -12,12 +12,13 @@ from mlflow_pairs.secrets import mask_uri, redact
 
 
 def write_rows(app: Any, connection: Any, write: Callable[[str], dict[str, int]]) -> None:
-    """Run ``write(uri)`` against the tables database (``tables.uri``). A failure is a
-    warning: the MLflow run already holds everything, and rerunning writes the rows again."""
-    from mlflow_pairs.config import tables_uri
+    """Run ``write(uri)`` against the tables database (``tables.uri``), or the tracking
+    server when it serves them. A failure is a warning: the MLflow run already holds
+    everything, and rerunning writes the rows again."""
+    from mlflow_pairs.db.remote import tables_target
 
     try:
-        uri = tables_uri(app.settings, connection.tracking_uri)
+        uri = tables_target(app.settings, connection.tracking_uri)
         if uri is None:
             return
         counts = write(uri)

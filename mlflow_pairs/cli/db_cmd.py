@@ -32,7 +32,7 @@ def _uri_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _target(app: AppContext, uri: str | None) -> str:
-    from mlflow_pairs.tracking._uris import normalise_store_uri
+    from mlflow_pairs._uris import normalise_store_uri
 
     if uri:
         register_uri_password(uri)  # as typed too: it may hold an unencoded space or '@'

@@ -136,8 +136,8 @@ def doctor(app: AppContext, stale_after: str) -> None:
     tracking_ok = bool(checks[-1].ok)
 
     def schema() -> str:
+        from mlflow_pairs._uris import is_database_uri
         from mlflow_pairs.db import mlflow_schema_status
-        from mlflow_pairs.tracking._uris import is_database_uri
 
         if connection is None or not tracking_ok:
             raise _Skip("tracking store not reachable")
@@ -156,6 +156,7 @@ def doctor(app: AppContext, stale_after: str) -> None:
     def tables() -> str:
         from mlflow_pairs.config import tables_uri
         from mlflow_pairs.db import pairs_schema_status
+        from mlflow_pairs.db.pairs_schema import check_pairs_schema
 
         if connection is None:
             raise _Skip("no configuration")
@@ -173,6 +174,7 @@ def doctor(app: AppContext, stale_after: str) -> None:
                 f"mlflow-pairs tables in {mask_uri(uri)} at {status.current}, expected "
                 f"{status.head} (run `mlflow-pairs db upgrade`)"
             )
+        check_pairs_schema(uri)  # columns or indexes changed by hand are reported
         return f"mlflow-pairs tables at head {status.head} in {mask_uri(uri)}"
 
     checks.append(_run("tables", tables))

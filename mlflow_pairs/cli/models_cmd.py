@@ -95,13 +95,11 @@ def backtest(
     import pandas as pd
 
     from mlflow_pairs import flavor
-    from mlflow_pairs.backtest import (
-        PairBacktest,
-        backtest_pair,
-        performance,
-        portfolio_returns,
-    )
+    from mlflow_pairs.backtest import performance, portfolio_returns, trades
+    from mlflow_pairs.backtest.walkforward import trade_predictions
     from mlflow_pairs.cli.train_cmd import _universe_for
+    from mlflow_pairs.tracking._space import storage_errors
+    from mlflow_pairs.tracking.train_run import log_backtest_plots
 
     settings = app.settings
     connection = app.connection()
@@ -129,23 +127,7 @@ def backtest(
     panel = panel_from_options(settings, min_observations=model.min_history + 2, **data).panel
     rule, costs = trading_rules(settings)
     predicted = model.predict(panel.prices, rule, all_dates=True)
-    results: dict[str, PairBacktest] = {}
-    for pair, rows in predicted.groupby("pair", sort=False):
-        rows = rows.set_index("date")
-        y, x = rows["y"].iloc[0], rows["x"].iloc[0]
-        signal = rows["signal"].astype(float)
-        signal.iloc[-1] = 0.0  # close at the last close, paying the exit, as a window does
-        result = backtest_pair(
-            pair,
-            panel.prices[y],
-            panel.prices[x],
-            signal,
-            rows["hedge_ratio"],
-            costs,
-            liquidate=True,
-        )
-        kept = result.frame[result.frame.index >= evaluate_from]
-        results[pair] = PairBacktest(pair, kept)
+    results = trade_predictions(predicted, panel.prices, costs, evaluate_from)
     if not any(len(r.frame) for r in results.values()):
         raise DataError(
             "empty-range",
@@ -154,15 +136,18 @@ def backtest(
         )
     net = portfolio_returns(results)
     stats = performance(net)
-    with connection.start_run(
-        sector=model.sector,
-        run_name=f"backtest-{model.sector}",
-        tags={
-            "mlflow_pairs.job": "backtest",
-            "mlflow_pairs.model_uri": model_uri,
-            "mlflow_pairs.in_sample": "true" if in_sample else "false",
-        },
-    ) as run:
+    with (
+        storage_errors(connection),
+        connection.start_run(
+            sector=model.sector,
+            run_name=f"backtest-{model.sector}",
+            tags={
+                "mlflow_pairs.job": "backtest",
+                "mlflow_pairs.model_uri": model_uri,
+                "mlflow_pairs.in_sample": "true" if in_sample else "false",
+            },
+        ) as run,
+    ):
         connection.log_dataset(panel, context="evaluation")
         mlflow.log_params(
             {
@@ -184,6 +169,20 @@ def backtest(
         mlflow.log_text(
             table[["date", "pair", "gross", "cost", "borrow", "net"]].to_csv(index=False),
             "backtest/daily_returns.csv",
+        )
+        book = pd.concat(
+            [trades(r.frame["position"], r.frame["net"]) for r in results.values()]
+            or [pd.DataFrame(columns=["return"])]
+        )
+        log_backtest_plots(
+            "garch_gru",
+            net,
+            book,
+            predicted[predicted["date"] >= evaluate_from],
+            title=f"{model_uri} on {evaluate_from:%Y-%m-%d}..{panel.end:%Y-%m-%d}"
+            f"{' (in sample)' if in_sample else ''}",
+            stats={"sharpe": stats["sharpe"]},
+            entry_z=rule.entry_z,
         )
     click.echo(
         f"{model_uri} on {evaluate_from:%Y-%m-%d}..{panel.end:%Y-%m-%d}"

@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import click
 
 from mlflow_pairs.cli._app import AppContext, pass_app
 from mlflow_pairs.errors import ConfigError
 
-_RELATIVE = re.compile(r"^(?P<n>\d+)d$")
-
 
 def _since(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    match = _RELATIVE.match(value.strip())
-    if match:
-        try:
-            return datetime.now(timezone.utc) - timedelta(days=int(match.group("n")))
-        except OverflowError:
-            raise click.BadParameter(
-                f"{value!r} reaches back before year 1; give fewer days or a date"
-            ) from None
+    from mlflow_pairs.db.records import RowError, parse_since
+
     try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is neither a date (2026-01-31) nor a number of days (30d)"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return parse_since(value)
+    except RowError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--since'") from None
 
 
 @click.group("report")
@@ -61,15 +47,20 @@ def pairs(app: AppContext, sector: str | None, since: str | None, limit: int, fm
     Selection counts come from every screen and train run (each walk-forward window
     counts); F1, AUC and Sharpe are means over the model versions' trading periods,
     max_drawdown the worst, trades the total.
+
+    With a tracking server that serves the tables (`mlflow-pairs server --app-name pairs`
+    or `pairs-auth`), the report comes through it with the MLflow login of
+    MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD: no database password needed.
     """
-    from mlflow_pairs.config import tables_uri
     from mlflow_pairs.db.records import pair_report
+    from mlflow_pairs.db.remote import tables_target
     from mlflow_pairs.secrets import mask_uri
 
-    uri = tables_uri(app.settings)
+    moment = _since(since)
+    uri = tables_target(app.settings)
     if uri is None:
         raise ConfigError(f"{app.settings.source}: tables.uri is off; nothing to report")
-    report = pair_report(uri, sector=sector, since=_since(since), limit=limit)
+    report = pair_report(uri, sector=sector, since=moment, limit=limit)
     if fmt == "csv":
         click.echo(report.to_csv(index=False), nl=False)
         return

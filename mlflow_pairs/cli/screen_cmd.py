@@ -55,10 +55,33 @@ _PROGRESS_FROM = 20_000
     help="Also pair symbols of different sectors (with several universes).",
 )
 @click.option(
+    "--device",
+    type=click.Choice(["auto", "numpy", "cpu", "cuda"]),
+    default=None,
+    help="numpy: the NumPy engine; cpu or cuda: PyTorch there; auto: cuda when a GPU "
+    "is present, else numpy [config: screening.device]. The results are the same.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="local: this process; spark: one Spark task per block pair of symbols "
+    "(pip install 'mlflow-pairs[spark]').",
+)
+@click.option(
+    "--master",
+    metavar="URL",
+    default=None,
+    help="Spark master with --engine spark, e.g. local[4] or spark://HOST:7077 "
+    "[config: spark.master].",
+)
+@click.option(
     "--output",
     type=click.Path(dir_okay=False, writable=True),
-    metavar="FILE.csv",
-    help="Write the table (one row per tested pair) to this CSV file.",
+    metavar="FILE.csv|FILE.parquet",
+    help="Write the table (one row per tested pair) to this file: Parquet when it ends "
+    "in .parquet, else CSV.",
 )
 @click.option("--no-log", is_flag=True, help="Do not log the run to MLflow.")
 @pass_app
@@ -70,6 +93,9 @@ def screen(
     hedge: str | None,
     top_k: int | None,
     cross_sector: bool | None,
+    device: str | None,
+    engine: str,
+    master: str | None,
     output: str | None,
     no_log: bool,
     **data: object,
@@ -79,8 +105,7 @@ def screen(
     --start and --end give the formation window. Pairs are formed within a sector
     (pass several universes as --universe a,b with --cross-sector to pair across).
     """
-    from mlflow_pairs.screening import ScreeningCriteria
-    from mlflow_pairs.screening import screen as run_screen
+    from mlflow_pairs.screening import ScreeningCriteria, resolve_device
 
     settings = app.settings
     config = settings.screening.model_dump()
@@ -91,9 +116,20 @@ def screen(
         "hedge": hedge,
         "top_k": top_k,
         "cross_sector": cross_sector,
+        "device": device,
     }
     config.update({key: value for key, value in overrides.items() if value is not None})
     criteria = ScreeningCriteria(**config)
+    if engine == "spark":
+        from mlflow_pairs.spark import check_master, require_pyspark
+
+        require_pyspark()
+        master = master or settings.spark.master
+        check_master(master)
+    elif master is not None:
+        raise click.UsageError("--master is for --engine spark")
+    else:
+        resolve_device(criteria.device)  # a missing GPU fails before the work
     if output:
         check_output_path(output, "--output")
     connection = None
@@ -107,9 +143,18 @@ def screen(
         **data,  # type: ignore[arg-type]
     )
     panel, sectors = loaded.panel, loaded.sectors
-    n_pairs = len(panel.symbols) * (len(panel.symbols) - 1) // 2
-    with _progress(2 * n_pairs) as advance:
-        result = run_screen(panel.prices, criteria, sectors=sectors, progress=advance)
+    if engine == "spark":
+        from mlflow_pairs.spark import session_scope
+        from mlflow_pairs.spark.screen import screen_spark
+
+        with session_scope(master, app_name="mlflow-pairs screen") as spark:
+            result = screen_spark(spark, panel.prices, criteria, sectors=sectors)
+    else:
+        from mlflow_pairs.screening import screen as run_screen
+
+        n_pairs = len(panel.symbols) * (len(panel.symbols) - 1) // 2
+        with _progress(2 * n_pairs) as advance:
+            result = run_screen(panel.prices, criteria, sectors=sectors, progress=advance)
     click.echo(result.summary())
     for message in result.messages:
         click.echo(message)
@@ -129,7 +174,10 @@ def screen(
         ]
         click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if output:
-        result.table.to_csv(output, index=False)
+        if output.lower().endswith(".parquet"):
+            result.table.to_parquet(output, index=False)
+        else:
+            result.table.to_csv(output, index=False)
         click.echo(f"Wrote {result.n_tested} rows to {output}")
     if connection is not None:
         from mlflow_pairs.tracking.screening import log_screening

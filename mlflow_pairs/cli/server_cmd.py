@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import types
 
 import click
 
 from mlflow_pairs.cli._app import AppContext, pass_app
-from mlflow_pairs.config import backend_store_uri
+from mlflow_pairs.config import Settings, backend_store_uri
 from mlflow_pairs.errors import ServerError
+from mlflow_pairs.secrets import is_secret_name, register_secret
 from mlflow_pairs.tracking._supervise import describe_status
-from mlflow_pairs.tracking.server import ServerSpec, TrackingServer, is_loopback
+from mlflow_pairs.tracking.server import (
+    ServerSpec,
+    TrackingServer,
+    ensure_port_free,
+    is_loopback,
+)
 
 
 @click.command("server")
@@ -28,7 +35,8 @@ from mlflow_pairs.tracking.server import ServerSpec, TrackingServer, is_loopback
 @click.option(
     "--app-name",
     default=None,
-    help="MLflow server app, e.g. basic-auth for an authenticated server.",
+    help="MLflow server app: pairs (serves mlflow-pairs' tables to clients), pairs-auth "
+    "(the same behind MLflow's login), basic-auth (MLflow's login only).",
 )
 @click.option(
     "--allow-remote",
@@ -56,7 +64,9 @@ def server(
 
     Waits until the server answers /health, prints the UI address and runs until Ctrl-C.
     The server's processes end with this command, however it ends (even kill -9); a port
-    already in use is refused with exit status 2.
+    already in use, a backend store that cannot be reached (wrong password, closed port,
+    missing database) and an app that cannot start are refused with exit status 2 before
+    anything starts.
     """
     settings = app.settings
     host = host or settings.server.host
@@ -73,6 +83,7 @@ def server(
         workers=workers or settings.server.workers,
         app_name=app_name,
     )
+    _check_before_start(settings, spec)
     tracking = TrackingServer(spec)
 
     def terminate(signum: int, frame: types.FrameType | None) -> None:
@@ -98,3 +109,37 @@ def server(
         click.echo("Stopped.", err=True)
     finally:
         tracking.stop()
+
+
+#: MLflow's auth settings that ``mlflow server`` reads from its environment; a ``.env``
+#: file is passed on for them, as for ``MLFLOW_DB_PASSWORD`` (the real environment wins).
+_AUTH_VARIABLES = (
+    "MLFLOW_FLASK_SERVER_SECRET_KEY",
+    "MLFLOW_AUTH_CONFIG_PATH",
+    "MLFLOW_AUTH_ADMIN_USERNAME",
+    "MLFLOW_AUTH_ADMIN_PASSWORD",
+)
+
+
+def _check_before_start(settings: Settings, spec: ServerSpec) -> None:
+    """The port, one short connection to the backend store, and the app's own needs,
+    before anything starts: a busy port, a wrong password or a missing secret key is one
+    line, at once."""
+    from mlflow_pairs._uris import normalise_store_uri
+    from mlflow_pairs.db._engine import check_connection
+
+    ensure_port_free(spec.host, spec.port)  # first: the cheapest, and nothing else matters
+    check_connection(
+        normalise_store_uri(spec.backend_store_uri), "cannot connect to the backend store"
+    )
+    if spec.app_name:
+        from mlflow_pairs.tracking.tables_app import AUTH_APP_NAMES, check_server_app
+
+        if spec.app_name in AUTH_APP_NAMES:
+            environ = settings._environ
+            for name in _AUTH_VARIABLES:
+                if name not in os.environ and environ.get(name):
+                    os.environ[name] = environ[name]
+                if is_secret_name(name):
+                    register_secret(os.environ.get(name))
+        check_server_app(spec.app_name)

@@ -1,33 +1,30 @@
-"""``mlflow-pairs train``: screen, fit, walk-forward backtest, log, register, promote."""
+"""``mlflow-pairs train``: screen, fit, walk-forward backtest, log, register, promote.
+
+The work is :mod:`mlflow_pairs.jobs.train` (locally) or :mod:`mlflow_pairs.spark.train`
+(one Spark task per sector); this module parses the options, shows the progress bar and
+prints the results.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sys
-import warnings
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mlflow_pairs.cli._app import AppContext, pass_app
-from mlflow_pairs.errors import ConfigError, MlflowPairsError, NotFoundError
+from mlflow_pairs.cli._options import option_date
+from mlflow_pairs.errors import MlflowPairsError
+from mlflow_pairs.jobs.train import universe_for as _universe_for  # noqa: F401 (models_cmd)
 from mlflow_pairs.secrets import redact
 
+if TYPE_CHECKING:
+    from mlflow_pairs.config import Settings
+    from mlflow_pairs.jobs.train import SectorOutcome, SectorReport, SectorTraining, WindowCallback
 
-def _universe_for(sector: str) -> str:
-    from mlflow_pairs.plugins import get_universes
-
-    universes = get_universes()
-    for candidate in (sector, f"sample-{sector}"):
-        if candidate in universes:
-            return candidate
-    matching = sorted(n for n, u in universes.items() if u.sector == sector)
-    if not matching:
-        known = sorted({u.sector for u in universes.values()})
-        raise NotFoundError(
-            f"no universe is registered for sector {sector!r} (sectors with one: "
-            f"{', '.join(known)})"
-        )
-    return matching[0]
+__all__ = ["train"]
 
 
 @click.command("train")
@@ -43,6 +40,21 @@ def _universe_for(sector: str) -> str:
 @click.option("--symbols", default=None, metavar="A,B,...", help="Symbols of --prices.")
 @click.option("--start", default=None, help="First date [config: backtest.start].")
 @click.option("--end", default=None, help="Last date [config: backtest.end].")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="local: the sectors one after the other in this process; spark: one Spark task "
+    "per sector, logging to the tracking server (pip install 'mlflow-pairs[spark]').",
+)
+@click.option(
+    "--master",
+    metavar="URL",
+    default=None,
+    help="Spark master with --engine spark, e.g. local[4] or spark://HOST:7077 "
+    "[config: spark.master].",
+)
 @pass_app
 def train(
     app: AppContext,
@@ -52,6 +64,8 @@ def train(
     symbols: str | None,
     start: str | None,
     end: str | None,
+    engine: str,
+    master: str | None,
 ) -> None:
     """Walk-forward train and backtest a sector model; register it and maybe promote it.
 
@@ -60,7 +74,13 @@ def train(
     the same costs. The model of the latest window is logged with the garch_gru flavor,
     registered as pairs_trading_gru_garch_{sector}, aliased challenger, and promoted to
     champion when the configured gates pass.
+
+    With --engine spark each sector is one Spark task that logs its own run to the
+    tracking server (mlflow.tracking_uri must be http(s)://) and registers its model; a
+    summary row per sector is printed.
     """
+    from mlflow_pairs.jobs.train import prepare_training
+
     settings = app.settings
     if all_sectors and (sector or prices):
         raise click.UsageError("--all-sectors trains every active sector: drop --sector/--prices")
@@ -71,189 +91,169 @@ def train(
         )
     if symbols is not None and not [s for s in symbols.split(",") if s.strip()]:
         raise click.BadParameter(f"no symbol in {symbols!r}; give A,B,...", param_hint="--symbols")
+    if engine == "spark":
+        if prices:
+            raise click.UsageError(
+                "--engine spark trains the sectors' universes (executors could not read a "
+                "file of this machine): drop --prices"
+            )
+        from mlflow_pairs.spark import check_master, require_pyspark
+        from mlflow_pairs.spark.train import require_tracking_server
+
+        require_pyspark()
+        master = master or settings.spark.master
+        check_master(master)
+        require_tracking_server(settings)
+    elif master is not None:
+        raise click.UsageError("--master is for --engine spark")
     if all_sectors:
         sectors = list(settings.sectors.active)
     else:
         sectors = [sector or ("custom" if prices else settings.sectors.active[0])]
-    # Everything knowable before the walk-forward is checked before it.
-    from mlflow_pairs.model import select_device
-
-    try:
-        select_device(settings.ml.device)
-    except ValueError as exc:
-        raise ConfigError(f"ml.device: {exc}") from None
-    if not prices:
-        for name in sectors:
-            _universe_for(name)
-    _check_stores(settings)
-    connection = app.connection()
-    connection.check()
-    failed: list[tuple[str, MlflowPairsError]] = []
-    for name in sectors:
-        try:
-            _train_sector(app, connection, name, prices, symbols, start, end)
-        except MlflowPairsError as exc:
-            if len(sectors) == 1:
-                raise
-            failed.append((name, exc))
-            click.echo(f"Error: sector {name}: {redact(str(exc))}", err=True)
-    if failed:
-        names = ", ".join(name for name, _ in failed)
-        trained = len(sectors) - len(failed)
-        error = MlflowPairsError(
-            f"{len(failed)} of {len(sectors)} sectors failed ({names}); {trained} trained"
-        )
-        error.exit_code = max(exc.exit_code for _, exc in failed)
-        raise error from failed[0][1]
-
-
-def _train_sector(
-    app: AppContext,
-    connection: Any,
-    sector: str,
-    prices: str | None,
-    symbols: str | None,
-    start: str | None,
-    end: str | None,
-) -> None:
-    import mlflow
-
-    from mlflow_pairs.cli._options import model_specs, panel_from_options, trading_rules
-    from mlflow_pairs.model import GarchGruModel
-    from mlflow_pairs.plugins import features_for_sector, get_model_parts
-    from mlflow_pairs.screening import ScreeningCriteria
-    from mlflow_pairs.tracking.train_run import (
-        candidate_metrics,
-        count_configurations,
-        log_walk_forward,
-        register_and_promote,
-        strategy_hash,
-    )
-    from mlflow_pairs.walkforward import VARIANTS, run_walk_forward
-
-    settings = app.settings
     bt = settings.backtest
-    universe = None if prices else _universe_for(sector)
-    loaded = panel_from_options(
+    first = option_date(start or bt.start, "--start")
+    last = option_date(end or bt.end, "--end")
+    chosen = [s.strip() for s in symbols.split(",")] if symbols else None
+    # Everything knowable before the walk-forward is checked before it.
+    connection = prepare_training(settings, sectors, prices=prices)
+    if engine == "spark":
+        _train_on_spark(settings, sectors, master or settings.spark.master, chosen, first, last)
+        return
+    from mlflow_pairs.jobs.train import train_sectors
+
+    several = len(sectors) > 1
+    outcomes = train_sectors(
         settings,
-        universe=universe,
+        sectors,
+        connection=connection,
         prices=prices,
-        symbols=[s.strip() for s in symbols.split(",")] if symbols else None,
-        start=start or bt.start,
-        end=end or bt.end,
-        min_observations=bt.formation_days + bt.trading_days,
-        min_symbols=2,
+        symbols=chosen,
+        start=first,
+        end=last,
+        progress=_progress_bar,
+        on_outcome=lambda outcome: _show(settings, outcome, several),
     )
-    panel = loaded.panel
-    features = features_for_sector(sector)
-    specs = model_specs(settings)
-    parts = get_model_parts()
-    for kind, chosen in (("hedge", specs["hedge"].part), ("volatility", specs["garch"].part)):
-        if chosen not in parts[kind]:
-            known = ", ".join(sorted(parts[kind]))
-            raise MlflowPairsError(f"unknown {kind} part {chosen!r} (available: {known})")
-
-    def make_model(pairs: Any) -> GarchGruModel:
-        return GarchGruModel(sector, pairs, features, parts=parts, **specs)
-
-    rule, costs = trading_rules(settings)
-    config_hash = strategy_hash(settings)
-    with connection.start_run(
-        sector=sector, run_name=f"train-{sector}", tags={"mlflow_pairs.job": "train"}
-    ) as run:
-        connection.log_settings()
-        connection.log_dataset(panel, context="training")
-        mlflow.log_params(
-            {
-                "universe": panel.universe or panel.source_uri,
-                "symbols": ",".join(panel.symbols),
-                "features": ",".join(f.name for f in features),
-                "strategy_hash": config_hash,
-            }
+    failed = [(o.sector, o.error) for o in outcomes if o.error is not None]
+    if failed and not several:
+        raise failed[0][1]
+    if failed:
+        raise _failure(
+            [(name, exc.exit_code) for name, exc in failed], len(sectors), cause=failed[0][1]
         )
-        n_trials = len(VARIANTS) * count_configurations(connection, config_hash)
-        bar: Any = click.progressbar(
-            length=1, label=f"{sector}: walk-forward windows", file=sys.stderr
-        )
-        with bar, warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=UserWarning)
 
-            def advance(number: int, total: int, window: Any) -> None:
-                bar.length = total
-                bar.update(1)
 
-            results = run_walk_forward(
-                panel.prices,
-                sectors=loaded.sectors,
-                criteria=ScreeningCriteria(**settings.screening.model_dump()),
-                make_model=make_model,
-                rule=rule,
-                costs=costs,
-                formation_days=bt.formation_days,
-                trading_days=bt.trading_days,
-                max_windows=bt.max_windows,
-                fallback_top_k=bt.fallback_top_k,
-                exploratory_top_k=bt.exploratory_top_k,
-                on_window=advance,
-            )
-        summary = log_walk_forward(results, panel, n_trials)
-        latest = results[-1]
-        if latest.model is None:
-            raise MlflowPairsError(
-                f"sector {sector}: the latest formation window has no candidate pair to fit "
-                f"({latest.note or latest.screening.summary()}), so there is no model to "
-                "register (the run keeps what was logged)"
-            )
-        model = latest.model
-        evidence = "exploratory" if latest.exploratory else latest.status
-        for epoch, values in enumerate(model.sequence_.history_):
-            mlflow.log_metrics({f"epoch_{k}": v for k, v in values.items() if v == v}, step=epoch)
-        mlflow.log_metrics({f"model_{k}": v for k, v in model.metrics_.items() if v == v})
-        mlflow.set_tag("mlflow_pairs.evidence", evidence)
-        if evidence != "tested":
-            mlflow.set_tag(
-                "mlflow_pairs.exploratory",
-                f"the latest window's pairs did not pass screening ({evidence}): the model "
-                "is registered for inspection and serving tests, never promoted",
-            )
-        counts = {s: sum(w.status == s for w in results) for s in ("tested", "flat")}
-        mlflow.set_tag(
-            "mlflow.note.content",
-            f"Walk-forward train of sector {sector} on {panel.universe or panel.source_uri} "
-            f"({len(results)} windows: {counts['tested']} traded tested pairs, "
-            f"{counts['flat']} flat). Variants static_z, garch, garch_gru with the same "
-            f"costs; the latest window's model is registered ({evidence}). See "
-            "plots/tear_sheet.png and backtest/.",
+@contextlib.contextmanager
+def _progress_bar(sector: str) -> Iterator[WindowCallback]:
+    """The walk-forward's progress on standard error, one step per window."""
+    bar: Any = click.progressbar(length=1, label=f"{sector}: walk-forward windows", file=sys.stderr)
+    with bar:
+
+        def advance(number: int, total: int, window: Any) -> None:
+            bar.length = total
+            bar.update(1)
+
+        yield advance
+
+
+def _show(settings: Settings, outcome: SectorOutcome, several: bool) -> None:
+    """A sector's results as soon as it is done; a failure of one of several sectors as an
+    error line (one sector's failure is the command's error)."""
+    if outcome.training is not None:
+        _print_training(settings, outcome.training)
+    elif several:
+        click.echo(f"Error: sector {outcome.sector}: {redact(str(outcome.error))}", err=True)
+
+
+def _failure(
+    failed: Sequence[tuple[str, int]], total: int, cause: BaseException | None = None
+) -> MlflowPairsError:
+    """The command's error when some of ``total`` sectors failed: the worst exit status."""
+    names = ", ".join(name for name, _ in failed)
+    error = MlflowPairsError(
+        f"{len(failed)} of {total} sectors failed ({names}); {total - len(failed)} trained"
+    )
+    error.exit_code = max(code for _, code in failed)
+    error.__cause__ = cause
+    return error
+
+
+def _print_training(settings: Settings, training: SectorTraining) -> None:
+    tables = training.tables
+    if tables.error is not None:
+        click.echo(
+            f"Warning: rows not written to the mlflow-pairs tables: {tables.error} "
+            "(the MLflow run is complete; see `mlflow-pairs db --help`)",
+            err=True,
         )
-        candidate = candidate_metrics(latest)
-        mlflow.log_metrics({f"candidate_{k}": v for k, v in candidate.items() if v == v})
-        version, decision = register_and_promote(
-            connection, model, panel, sector, candidate, evidence
-        )
-    _write_tables(app, connection, run.info.run_id, sector, results, version)
-    _print_summary(app, sector, run.info.run_id, results, summary, model, evidence, n_trials)
+    elif tables.uri is not None:
+        written = ", ".join(f"{n} to {name}" for name, n in tables.counts.items())
+        click.echo(f"Wrote rows ({written}) in {tables.uri}")
+    _print_summary(settings, training)
     click.echo(
-        f"registered {connection.model_name(sector)} version {version.version} "
-        f"as challenger ({evidence}); {decision.summary()}"
+        f"registered {training.model_name} version {training.version.version} "
+        f"as challenger ({training.evidence}); {training.decision.summary()}"
     )
 
 
-def _print_summary(
-    app: AppContext,
-    sector: str,
-    run_id: str,
-    results: Any,
-    summary: dict[str, Any],
-    model: Any,
-    evidence: str,
-    n_trials: int,
+def _train_on_spark(
+    settings: Settings,
+    sectors: list[str],
+    master: str,
+    symbols: list[str] | None,
+    start: Any,
+    end: Any,
 ) -> None:
-    from mlflow_pairs.walkforward import VARIANTS
+    from mlflow_pairs.spark import session_scope
+    from mlflow_pairs.spark.train import train_spark
 
+    with session_scope(master, app_name="mlflow-pairs train") as spark:
+        reports = train_spark(spark, settings, sectors, symbols=symbols, start=start, end=end)
+    _print_reports(reports)
+    failed = [r for r in reports if r.status != "trained"]
+    for report in failed:
+        click.echo(f"Error: sector {report.sector}: {redact(report.error or '')}", err=True)
+    if failed:
+        raise _failure([(r.sector, r.exit_code) for r in failed], len(reports))
+
+
+def _print_reports(reports: Sequence[SectorReport]) -> None:
+    """One row per sector: its status, run, registered version and promotion (or error)."""
+    width = max(len("sector"), *(len(r.sector) for r in reports))
+    trained = sum(r.status == "trained" for r in reports)
+    click.echo(f"Trained {trained} of {len(reports)} sectors as Spark tasks")
+    click.echo(f"{'sector':<{width}}  {'status':<7}  {'run':<32}  {'version':>7}  detail")
+    for r in reports:
+        if r.status == "trained":
+            verdict = "promoted to champion" if r.promoted else "not promoted"
+            detail = f"{r.model_name} as challenger ({r.evidence}); {verdict}"
+        else:
+            detail = r.error or ""
+        click.echo(
+            f"{r.sector:<{width}}  {r.status:<7}  {r.run_id or '-':<32}  "
+            f"{r.model_version or '-':>7}  {redact(detail)}"
+        )
+    for r in reports:
+        if r.tables_error is not None:
+            click.echo(
+                f"Warning: sector {r.sector}: rows not written to the mlflow-pairs tables: "
+                f"{redact(r.tables_error)} (the MLflow run is complete; see "
+                "`mlflow-pairs db --help`)",
+                err=True,
+            )
+
+
+def _print_summary(settings: Settings, training: SectorTraining) -> None:
+    """The walk-forward's headline: windows, each variant with its interval, PSR and
+    DSR, the paired tests, the GRU's out-of-sample lift and the registered model."""
+    from mlflow_pairs.backtest.walkforward import VARIANTS
+
+    sector, run_id, results = training.sector, training.run_id, training.results
+    summary, model, evidence = training.summary, training.model, training.evidence
+    n_trials = training.n_trials
     metrics, lift = summary["variants"], summary["lift"]
     counts = {s: sum(w.status == s for w in results) for s in ("tested", "flat", "fallback")}
-    q = app.settings.screening.fdr
-    rule = f"BH q <= {q}" if q is not None else f"p <= {app.settings.screening.max_pvalue}"
+    q = settings.screening.fdr
+    rule = f"BH q <= {q}" if q is not None else f"p <= {settings.screening.max_pvalue}"
     click.echo(f"\n{sector}: {len(results)} windows, run {run_id}")
     line = f"traded in {counts['tested']} of {len(results)} windows; flat in {counts['flat']}"
     if counts["flat"]:
@@ -309,86 +309,3 @@ def _print_summary(
 
 def _fmt(value: float) -> str:
     return f"{value:>5.2f}" if value == value else "  n/a"
-
-
-def _write_tables(
-    app: AppContext, connection: Any, run_id: str, sector: str, results: Any, version: Any
-) -> None:
-    """Screening (every window) and the registered version's pair-level performance
-    (the GARCH-GRU variant in every trading window) to the project's tables."""
-    from mlflow_pairs.cli._tables import write_rows
-    from mlflow_pairs.db.records import record_performance, record_screening
-    from mlflow_pairs.tracking.train_run import pair_table, screening_table
-
-    screening = screening_table(results).rename(
-        columns={"formation_start": "window_start", "formation_end": "window_end"}
-    )
-    # A file has no sectors: its rows belong to the run's sector ("custom"), like its
-    # performance rows, so the report joins them.
-    screening["sector"] = screening["sector"].replace("", sector).fillna(sector)
-    pairs = pair_table(results)
-    performance = pairs[pairs["variant"] == "garch_gru"].rename(
-        columns={"window_start": "period_start", "window_end": "period_end"}
-    )
-    criteria = app.settings.screening
-
-    def write(uri: str) -> dict[str, int]:
-        counts = record_screening(
-            uri,
-            run_id,
-            screening,
-            arch_lags=criteria.arch_lags,
-            ljung_box_lags=criteria.ljung_box_lags,
-        )
-        counts.update(
-            record_performance(
-                uri,
-                performance,
-                model_name=version.name,
-                model_version=int(version.version),
-                run_id=run_id,
-                sector=sector,
-            )
-        )
-        return counts
-
-    write_rows(app, connection, write)
-
-
-def _check_stores(settings: Any) -> None:
-    """A local artifact root must be a writable folder (or creatable under one), and an
-    explicit ``tables.uri`` must be a database URI: found before the walk-forward, not
-    after it."""
-    import os
-    from pathlib import Path
-    from urllib.parse import urlparse
-
-    from mlflow_pairs.tracking._uris import absolute_artifact_root
-
-    root = absolute_artifact_root(settings.mlflow.artifact_root)
-    if urlparse(root).scheme == "file":
-        # MLflow creates the root on the first artifact; do it now, and write to it, so a
-        # root that cannot hold artifacts fails here rather than after the work.
-        path = Path(urlparse(root).path)
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            probe = path / f".mlflow-pairs-write-test-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise ConfigError(
-                f"mlflow.artifact_root {settings.mlflow.artifact_root}: cannot write there "
-                f"({exc.strerror or exc})"
-            ) from None
-    tables = settings.tables.uri.strip()
-    if tables.lower() not in ("", "off", "none", "false", "auto") and "${" not in tables:
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
-        try:
-            make_url(tables)
-        except ArgumentError:
-            raise ConfigError(
-                f"tables.uri {tables!r} is not a database URI (e.g. "
-                "postgresql://user@host/db, sqlite:///path.db, auto or off)"
-            ) from None

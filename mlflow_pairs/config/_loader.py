@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import re
@@ -16,6 +17,8 @@ from urllib.parse import quote
 import yaml
 from pydantic import ValidationError
 
+from mlflow_pairs._text import decode_text
+from mlflow_pairs._uris import is_database_uri, normalise_store_uri
 from mlflow_pairs.config._schema import Settings
 from mlflow_pairs.errors import ConfigError
 from mlflow_pairs.secrets import is_secret_name, redact, register_secret, register_uri_password
@@ -75,6 +78,12 @@ def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
     return chosen
 
 
+#: Added to YAML's complaint about ``"C:\data"``: in double quotes ``\d`` is an escape.
+_ESCAPE_HINT = (
+    "; in double quotes a backslash starts an escape: write a Windows path unquoted, in "
+    "single quotes or with forward slashes"
+)
+
 #: A configuration file larger than this is refused unread.
 _MAX_CONFIG_BYTES = 1_000_000
 
@@ -99,11 +108,16 @@ def _read_environ(dotenv_path: Path | None) -> dict[str, str]:
     merged: dict[str, str] = {}
     if dotenv_path is not None and dotenv_path.is_file():
         try:
-            values = dotenv_values(dotenv_path)
+            # Decoded here, not by python-dotenv: a byte-order mark or UTF-16 (as Windows
+            # editors and PowerShell write) and CRLF line endings are read the same everywhere.
+            text = decode_text(dotenv_path.read_bytes())
         except UnicodeDecodeError as exc:
             raise ConfigError(
                 f"{dotenv_path}: cannot be read as UTF-8 text ({exc.reason})"
             ) from None
+        except OSError as exc:
+            raise ConfigError(f"{dotenv_path}: cannot be read ({exc.strerror})") from None
+        values = dotenv_values(stream=io.StringIO(text))
         merged.update({k: v for k, v in values.items() if v is not None})
     merged.update(os.environ)  # the real environment wins over .env
     return merged
@@ -207,7 +221,7 @@ def load_settings(
         try:
             if file.stat().st_size > _MAX_CONFIG_BYTES:
                 raise ConfigError(f"{source}: larger than {_MAX_CONFIG_BYTES} bytes")
-            text = file.read_text("utf-8")
+            text = decode_text(file.read_bytes())
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{source}: not UTF-8 text ({exc.reason})") from None
         except OSError as exc:
@@ -223,7 +237,8 @@ def load_settings(
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"{source}: not valid YAML: {problem}{where}") from None
+        hint = _ESCAPE_HINT if "escape character" in problem else ""
+        raise ConfigError(f"{source}: not valid YAML: {problem}{where}{hint}") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -269,8 +284,6 @@ def tables_uri(settings: Settings, tracking_uri: str | None = None) -> str | Non
     defaults to ``mlflow.tracking_uri``. Raises :class:`ConfigError` like
     :func:`backend_store_uri` when a variable is missing.
     """
-    from mlflow_pairs.tracking._uris import is_database_uri, normalise_store_uri
-
     value = settings.tables.uri.strip()
     if value.lower() in ("", "off", "none", "false"):
         return None

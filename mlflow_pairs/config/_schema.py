@@ -183,6 +183,14 @@ class ScreeningSettings(_Section):
     cross_sector: bool = False
     arch_lags: PositiveInt = 5
     ljung_box_lags: PositiveInt = 10
+    # numpy: the NumPy engine; cpu | cuda: PyTorch there; auto: cuda when present, else numpy.
+    device: Literal["auto", "numpy", "cpu", "cuda"] = "auto"
+
+
+class SparkSettings(_Section):
+    """Apache Spark (the optional ``spark`` extra): where ``--engine spark`` runs."""
+
+    master: str = "local[*]"
 
 
 class BacktestSettings(_Section):
@@ -272,6 +280,7 @@ class Settings(_Section):
     hedge: HedgeSettings = Field(default_factory=HedgeSettings)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
     ml: MLSettings = Field(default_factory=MLSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
 
     @model_validator(mode="after")
     def _label_fits_the_windows(self) -> Settings:

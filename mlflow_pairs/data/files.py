@@ -6,24 +6,27 @@
 
 Column names are matched case-insensitively. The result is a wide table indexed by date in
 file order; the pipeline's validation then reports duplicates, unsorted dates and bad
-values by symbol and date.
+values by symbol and date. CSV files may be UTF-8 or, with a byte-order mark, UTF-16 (as
+Excel and PowerShell save them on Windows), with LF or CRLF line endings.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pandas as pd
 
+from mlflow_pairs._text import encoding_of
 from mlflow_pairs.data.errors import DataError, format_dates
 
 __all__ = ["PRICE_COLUMNS", "format_of", "read_price_file", "table_to_wide"]
 
 PRICE_COLUMNS = ("price", "close", "adj_close", "adjusted_close", "adj close")
 _DATE_COLUMNS = ("date", "datetime", "timestamp", "time")
+_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar")
 
 
-def read_price_file(path: str | Path, file_format: str | None = None) -> pd.DataFrame:
+def read_price_file(path: str | PurePath, file_format: str | None = None) -> pd.DataFrame:
     """Read ``path`` into a wide DataFrame (DatetimeIndex, one column per symbol).
 
     ``file_format`` is ``csv`` or ``parquet``; by default it follows the file's suffix.
@@ -38,8 +41,13 @@ def read_price_file(path: str | Path, file_format: str | None = None) -> pd.Data
             if isinstance(table.index, pd.DatetimeIndex):
                 table = table.reset_index()
         else:
+            encoding = _csv_encoding(path)
             # pandas renames a repeated column (AAPL, AAPL.1): read the header as written.
-            header = pd.read_csv(path, nrows=1, header=None, dtype=str).iloc[0].tolist()
+            header = (
+                pd.read_csv(path, nrows=1, header=None, dtype=str, encoding=encoding)
+                .iloc[0]
+                .tolist()
+            )
             repeated = sorted({str(c) for c in header if header.count(c) > 1})
             if repeated:
                 raise DataError(
@@ -47,8 +55,14 @@ def read_price_file(path: str | Path, file_format: str | None = None) -> pd.Data
                     f"price file {path}: column(s) {', '.join(repeated)} appear more than once",
                     symbols=repeated,
                 )
-            table = pd.read_csv(path, dtype=str, keep_default_na=True)
-    except (OSError, ValueError, ImportError, UnicodeDecodeError) as exc:
+            table = pd.read_csv(path, dtype=str, keep_default_na=True, encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            "file",
+            f"cannot read price file {path}: not UTF-8 text ({exc.reason} at byte "
+            f"{exc.start}); save it as UTF-8",
+        ) from None
+    except (OSError, ValueError, ImportError) as exc:
         raise DataError("file", f"cannot read price file {path}: {exc}") from None
     return table_to_wide(table, f"price file {path}")
 
@@ -68,11 +82,21 @@ def table_to_wide(table: pd.DataFrame, origin: str) -> pd.DataFrame:
     return wide
 
 
-def format_of(path: str | Path) -> str:
-    """``parquet`` for ``.parquet``/``.pq`` files, else ``csv``."""
-    path = Path(path)
-    suffixes = [s.lower() for s in path.suffixes]
+def format_of(path: str | PurePath) -> str:
+    """``parquet`` for ``.parquet``/``.pq`` files, else ``csv`` (a Windows path given as a
+    :class:`~pathlib.PureWindowsPath` is read by Windows rules on any platform)."""
+    pure = path if isinstance(path, PurePath) else PurePath(path)
+    suffixes = [s.lower() for s in pure.suffixes]
     return "parquet" if ".parquet" in suffixes or ".pq" in suffixes else "csv"
+
+
+def _csv_encoding(path: Path) -> str:
+    """By the byte-order mark of an uncompressed file; compressed ones are UTF-8 (a mark
+    is dropped)."""
+    if any(s.lower() in _COMPRESSED for s in path.suffixes):
+        return "utf-8-sig"
+    with path.open("rb") as handle:
+        return encoding_of(handle.read(4))
 
 
 def _parse_dates(values: pd.Series, origin: str, column: str) -> pd.DatetimeIndex:

@@ -10,6 +10,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from mlflow_pairs.data.errors import DataError
 from mlflow_pairs.data.validation import (
     check_date_index,
     check_enough_observations,
@@ -180,4 +181,29 @@ def build_panel(
         gap_policy=policy,
         gaps_handled=touched,
         content_hash=content_hash(aligned),
+    )
+
+
+def combine_panels(panels: Sequence[PricePanel]) -> PricePanel:
+    """Several panels side by side on their common dates (a symbol keeps its first column)."""
+    if len(panels) == 1:
+        return panels[0]
+    frames = []
+    seen: set[str] = set()
+    for panel in panels:
+        fresh = [s for s in panel.symbols if s not in seen]
+        seen.update(fresh)
+        frames.append(panel.prices[fresh])
+    prices = pd.concat(frames, axis=1, join="inner")
+    if prices.empty:
+        raise DataError("empty-range", "the universes share no trading dates", symbols=sorted(seen))
+    first = panels[0]
+    return PricePanel(
+        prices=prices,
+        source="+".join(dict.fromkeys(p.source for p in panels)),
+        source_uri=" ".join(dict.fromkeys(p.source_uri for p in panels)),
+        universe=",".join(p.universe or p.source for p in panels),
+        gap_policy=first.gap_policy,
+        gaps_handled=sum(p.gaps_handled for p in panels),
+        content_hash=content_hash(prices),
     )

@@ -4,7 +4,6 @@ from mlflow_pairs.db._engine import backend_name, make_engine, parse_url
 from mlflow_pairs.db.create import create_database
 from mlflow_pairs.db.mlflow_schema import SchemaStatus, mlflow_schema_status, upgrade_mlflow_schema
 from mlflow_pairs.db.pairs_schema import (
-    PairsSchemaStatus,
     downgrade_pairs_schema,
     ensure_pairs_schema,
     pairs_schema_status,
@@ -12,7 +11,6 @@ from mlflow_pairs.db.pairs_schema import (
 )
 
 __all__ = [
-    "PairsSchemaStatus",
     "SchemaStatus",
     "backend_name",
     "create_database",

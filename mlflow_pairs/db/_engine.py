@@ -16,7 +16,9 @@ from mlflow_pairs.secrets import mask_uri, redact
 __all__ = [
     "absolute_sqlite_uri",
     "backend_name",
+    "check_connection",
     "describe_db_error",
+    "describe_location",
     "make_engine",
     "parse_url",
     "using_engine",
@@ -86,5 +88,45 @@ def using_engine(
         yield engine
     except sqlalchemy.exc.SQLAlchemyError as exc:
         raise DatabaseError(f"{what} {mask_uri(uri)}: {describe_db_error(exc)}") from None
+    finally:
+        engine.dispose()
+
+
+def describe_location(uri: str) -> str:
+    """Where a database URI points, without its password: ``host db.example, port 5432,
+    database mlflow_db, user mlflow`` (defaults filled in as the driver would)."""
+    url = parse_url(uri)
+    if url.get_backend_name() == "sqlite":
+        return f"file {url.database or ':memory:'}"
+    default_port = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+    parts = [
+        f"host {url.host or 'localhost'}",
+        f"port {url.port or default_port.get(url.get_backend_name(), '?')}",
+        f"database {url.database or '(default)'}",
+        f"user {url.username or '(default)'}",
+    ]
+    return ", ".join(parts)
+
+
+def check_connection(uri: str, what: str, *, timeout: float = 5.0) -> None:
+    """Connect to ``uri`` once (within ``timeout`` seconds) and run ``SELECT 1``.
+
+    Raises :class:`DatabaseError` reading ``"{what} ({location}): {reason}"``: a wrong
+    password, a closed port, an unknown host or a missing database is said at once, with
+    the host, port, database and user but never the password. SQLite files are not
+    checked (the store creates them).
+    """
+    url = parse_url(uri)
+    if url.get_backend_name() == "sqlite":
+        return
+    engine = make_engine(uri, timeout=timeout)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT 1"))
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        reason = describe_db_error(exc)
+        if "does not exist" in reason and "database" in reason:
+            reason += " (create it with `mlflow-pairs db create`)"
+        raise DatabaseError(f"{what} ({describe_location(uri)}): {reason}") from None
     finally:
         engine.dispose()

@@ -17,7 +17,8 @@ __all__ = ["SchemaStatus", "ensure_mlflow_schema", "mlflow_schema_status", "upgr
 
 @dataclass(frozen=True)
 class SchemaStatus:
-    """MLflow's schema revision in a database, and the revision this MLflow expects."""
+    """A schema's revision in a database (``None``: not created) and the head revision
+    this installation expects: MLflow's schema or the project's own tables."""
 
     current: str | None
     head: str

@@ -10,39 +10,25 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from mlflow_pairs.db._engine import absolute_sqlite_uri, using_engine
 from mlflow_pairs.db._lock import migration_lock
-from mlflow_pairs.db.tables import PREFIX, VERSION_TABLE, metadata, schema_for
+from mlflow_pairs.db.mlflow_schema import SchemaStatus
+from mlflow_pairs.db.tables import VERSION_TABLE, schema_for
 from mlflow_pairs.errors import DatabaseError
 from mlflow_pairs.secrets import mask_uri
 
 __all__ = [
-    "PairsSchemaStatus",
     "check_pairs_schema",
     "downgrade_pairs_schema",
     "ensure_pairs_schema",
     "migrations_dir",
     "pairs_schema_status",
-    "pairs_tables",
     "upgrade_pairs_schema",
 ]
-
-
-@dataclass(frozen=True)
-class PairsSchemaStatus:
-    """Our schema's revision in a database, and the revision of this package's head."""
-
-    current: str | None
-    head: str
-
-    @property
-    def is_current(self) -> bool:
-        return self.current == self.head
 
 
 def migrations_dir() -> Path:
@@ -62,7 +48,8 @@ def _head() -> str:
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(_config()).get_current_head()
-    assert head is not None
+    if head is None:
+        raise DatabaseError(f"no alembic revision found in {migrations_dir()}")
     return head
 
 
@@ -113,22 +100,22 @@ def _run(command: str, connection: sa.Connection, revision: str) -> None:
         ) from None
 
 
-def pairs_schema_status(uri: str, *, timeout: float = 5.0) -> PairsSchemaStatus:
+def pairs_schema_status(uri: str, *, timeout: float = 5.0) -> SchemaStatus:
     """Read our version table in the database of ``uri`` (``current`` is None when absent)."""
     with _connection(uri, timeout=timeout, lock=False) as connection:
-        return PairsSchemaStatus(current=_current(connection), head=_head())
+        return SchemaStatus(current=_current(connection), head=_head())
 
 
 def upgrade_pairs_schema(
     uri: str, revision: str = "head", *, timeout: float = 10.0
-) -> PairsSchemaStatus:
+) -> SchemaStatus:
     """Create or upgrade our tables (idempotent: at ``revision`` already, nothing runs)."""
     with _connection(uri, timeout=timeout, lock=True) as connection:
         _run("upgrade", connection, revision)
-        return PairsSchemaStatus(current=_current(connection), head=_head())
+        return SchemaStatus(current=_current(connection), head=_head())
 
 
-def downgrade_pairs_schema(uri: str, revision: str, *, timeout: float = 10.0) -> PairsSchemaStatus:
+def downgrade_pairs_schema(uri: str, revision: str, *, timeout: float = 10.0) -> SchemaStatus:
     """Downgrade our tables to ``revision``. At ``base`` nothing of ours is left: the
     version table and (on PostgreSQL) the empty schema go too. MLflow's tables are never
     touched."""
@@ -142,7 +129,7 @@ def downgrade_pairs_schema(uri: str, revision: str, *, timeout: float = 10.0) ->
             if schema is not None:
                 # Without CASCADE: fails rather than drop anything someone else put there.
                 connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}"'))
-        return PairsSchemaStatus(current=current, head=_head())
+        return SchemaStatus(current=current, head=_head())
 
 
 def check_pairs_schema(uri: str, *, timeout: float = 10.0) -> None:
@@ -161,9 +148,7 @@ def check_pairs_schema(uri: str, *, timeout: float = 10.0) -> None:
             raise DatabaseError(f"mlflow-pairs tables differ from the models: {exc}") from None
 
 
-def ensure_pairs_schema(
-    uri: str, *, create: bool = True, timeout: float = 10.0
-) -> PairsSchemaStatus:
+def ensure_pairs_schema(uri: str, *, create: bool = True, timeout: float = 10.0) -> SchemaStatus:
     """Create our tables in a database that has none of them (as MLflow does for its own;
     with ``create=False`` such a database is returned as it is, ``current`` None). A
     database at an older revision is an error: it is left for ``mlflow-pairs db upgrade``."""
@@ -176,11 +161,3 @@ def ensure_pairs_schema(
             f"version needs {status.head}: run `mlflow-pairs db upgrade`"
         )
     return status
-
-
-def pairs_tables(connection: sa.Connection) -> list[str]:
-    """Names of our tables present in the database of ``connection``."""
-    schema = schema_for(connection.dialect.name)
-    names = sa.inspect(connection).get_table_names(schema=schema)
-    expected = {t.name for t in metadata(schema).tables.values()} | {VERSION_TABLE}
-    return sorted(n for n in names if n.startswith(PREFIX) and n in expected)

@@ -4,13 +4,18 @@
 Every write is one transaction that first deletes what the same run (or model version)
 wrote before, so writing again is harmless and concurrent runs never touch each other's
 rows. Not-a-number values are stored as NULL; infinities as such.
+
+Where ``uri`` is an MLflow tracking server (``http(s)://``) rather than a database, the
+rows go through the server's mlflow-pairs endpoints (:mod:`mlflow_pairs.db.remote`) with
+the client's MLflow credentials: the server writes them to its own database.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pandas as pd
@@ -27,14 +32,23 @@ from mlflow_pairs.db.tables import (
 from mlflow_pairs.errors import DatabaseError
 
 __all__ = [
+    "REPORT_COLUMNS",
     "RecordCounts",
+    "RowError",
+    "coerce_rows",
+    "json_value",
     "pair_report",
+    "parse_since",
     "performance_rows",
     "read_table",
     "record_performance",
     "record_screening",
+    "report_from_records",
+    "report_records",
     "screening_rows",
     "stability_rows",
+    "write_performance",
+    "write_screening",
 ]
 
 RecordCounts = dict[str, int]
@@ -44,6 +58,40 @@ REPORT_COLUMNS = (
     "sector", "pair", "times_selected", "times_tested", "runs", "best_pvalue",
     "last_selected", "model_versions", "f1", "auc", "sharpe", "max_drawdown", "trades",
 )  # fmt: skip
+
+
+_RELATIVE = re.compile(r"^(?P<n>\d+)d$")
+
+
+class RowError(ValueError):
+    """Rows or a query that cannot be used as they are (the message names the row and
+    column, or the parameter)."""
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """``2026-01-31`` (UTC unless an offset is given), a full ISO time, or ``30d`` (the last
+    30 days) as an aware datetime; ``None`` stays ``None``. Raises :class:`RowError`."""
+    if value is None:
+        return None
+    match = _RELATIVE.match(value.strip())
+    if match:
+        try:
+            return datetime.now(timezone.utc) - timedelta(days=int(match.group("n")))
+        except OverflowError:
+            raise RowError(
+                f"{value!r} reaches back before year 1; give fewer days or a date"
+            ) from None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise RowError(
+            f"{value!r} is neither a date (2026-01-31) nor a number of days (30d)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _is_remote(uri: str) -> bool:
+    return uri.lower().startswith(("http://", "https://"))
 
 
 def _value(value: Any) -> Any:
@@ -168,6 +216,44 @@ def _write(
     return counts
 
 
+def write_screening(
+    uri: str,
+    run_id: str,
+    screening: list[dict[str, Any]],
+    stability: list[dict[str, Any]],
+    *,
+    timeout: float = 30.0,
+) -> RecordCounts:
+    """Replace a run's rows of the screening and variance-stability tables (rows as
+    :func:`screening_rows` and :func:`stability_rows` make them) in one transaction."""
+
+    def same_run(t: sa.Table) -> Any:
+        return t.c.run_id == run_id
+
+    return _write(
+        uri,
+        [(screening_results, same_run, screening), (variance_stability, same_run, stability)],
+        timeout=timeout,
+    )
+
+
+def write_performance(
+    uri: str,
+    rows: list[dict[str, Any]],
+    *,
+    model_name: str,
+    model_version: int,
+    timeout: float = 30.0,
+) -> RecordCounts:
+    """Replace a model version's rows of the performance table (rows as
+    :func:`performance_rows` makes them)."""
+
+    def same_version(t: sa.Table) -> Any:
+        return (t.c.model_name == model_name) & (t.c.model_version == int(model_version))
+
+    return _write(uri, [(model_performance, same_version, rows)], timeout=timeout)
+
+
 def record_screening(
     uri: str,
     run_id: str,
@@ -178,23 +264,16 @@ def record_screening(
     timeout: float = 30.0,
 ) -> RecordCounts:
     """Write a run's screening table (with ``window_start``/``window_end`` columns) to the
-    screening and variance-stability tables; returns the rows written per table."""
+    screening and variance-stability tables; returns the rows written per table.
 
-    def same_run(t: sa.Table) -> Any:
-        return t.c.run_id == run_id
+    ``uri`` is the tables' database, or a tracking server that serves them."""
+    screening = screening_rows(table, run_id)
+    stability = stability_rows(table, run_id, arch_lags=arch_lags, ljung_box_lags=ljung_box_lags)
+    if _is_remote(uri):
+        from mlflow_pairs.db.remote import post_screening
 
-    return _write(
-        uri,
-        [
-            (screening_results, same_run, screening_rows(table, run_id)),
-            (
-                variance_stability,
-                same_run,
-                stability_rows(table, run_id, arch_lags=arch_lags, ljung_box_lags=ljung_box_lags),
-            ),
-        ],
-        timeout=timeout,
-    )
+        return post_screening(uri, run_id, screening, stability)
+    return write_screening(uri, run_id, screening, stability, timeout=timeout)
 
 
 def record_performance(
@@ -207,15 +286,149 @@ def record_performance(
     sector: str | None,
     timeout: float = 30.0,
 ) -> RecordCounts:
-    """Write the pair-level performance behind a registered model version."""
-
-    def same_version(t: sa.Table) -> Any:
-        return (t.c.model_name == model_name) & (t.c.model_version == int(model_version))
-
+    """Write the pair-level performance behind a registered model version (to the
+    database, or through the tracking server that ``uri`` names)."""
     rows = performance_rows(
         table, model_name=model_name, model_version=model_version, run_id=run_id, sector=sector
     )
-    return _write(uri, [(model_performance, same_version, rows)], timeout=timeout)
+    if _is_remote(uri):
+        from mlflow_pairs.db.remote import post_performance
+
+        return post_performance(uri, rows, model_name=model_name, model_version=model_version)
+    return write_performance(
+        uri, rows, model_name=model_name, model_version=model_version, timeout=timeout
+    )
+
+
+#: Tables whose rows :func:`coerce_rows` accepts, by the names the endpoints use.
+_TABLES: dict[str, Callable[[str | None], sa.Table]] = {
+    "screening_results": screening_results,
+    "model_performance": model_performance,
+    "variance_stability": variance_stability,
+}
+#: Columns the database fills in.
+_SERVER_COLUMNS = frozenset({"id", "created_at"})
+
+
+def _coerce(column: sa.Column, value: Any) -> Any:
+    """One JSON value as ``column`` stores it; raises ValueError saying what is wrong."""
+    kind = column.type
+    if value is None:
+        if not column.nullable:
+            raise ValueError("may not be null")
+        return None
+    if isinstance(kind, sa.Boolean):
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, not {value!r}")
+        return value
+    if isinstance(kind, sa.Integer):  # BigInteger included
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be an integer, not {value!r}")
+        return value
+    if isinstance(kind, sa.Float):
+        if isinstance(value, str) and value in ("Infinity", "-Infinity"):
+            return float(value.replace("Infinity", "inf"))
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"must be a number, null, 'Infinity' or '-Infinity', not {value!r}")
+        if math.isnan(value):
+            return None
+        return float(value)
+    if isinstance(kind, sa.Date):
+        if not isinstance(value, str):
+            raise ValueError(f"must be a date (2026-01-31), not {value!r}")
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"must be a date (2026-01-31), not {value!r}") from None
+    if isinstance(kind, sa.String):
+        if not isinstance(value, str):
+            raise ValueError(f"must be text, not {value!r}")
+        if kind.length is not None and len(value) > kind.length:
+            raise ValueError(f"is longer than {kind.length} characters")
+        return value
+    raise ValueError(f"has an unsupported type {kind}")  # pragma: no cover - schema change
+
+
+def coerce_rows(name: str, rows: Any, fixed: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows of table ``name`` received as JSON (a list of objects keyed by column name),
+    checked and converted for :func:`write_screening` / :func:`write_performance`.
+
+    ``fixed`` holds the values every row has (the run id or the model version): a row may
+    omit them, but may not contradict them. Dates are ISO strings, infinities
+    ``"Infinity"``/``"-Infinity"``. Raises :class:`RowError` naming the row and column.
+    """
+    if not isinstance(rows, list):
+        raise RowError(f"{name} must be a list of rows")
+    table = _TABLES[name](None)
+    columns = {c.name: c for c in table.columns if c.name not in _SERVER_COLUMNS}
+    result = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise RowError(f"{name}[{index}] must be an object of column values")
+        unknown = sorted(set(row) - set(columns))
+        if unknown:
+            raise RowError(f"{name}[{index}]: unknown column(s) {', '.join(unknown)}")
+        clean = {}
+        for column_name, column in columns.items():
+            if column_name in fixed:
+                if column_name in row and row[column_name] != fixed[column_name]:
+                    raise RowError(
+                        f"{name}[{index}].{column_name} is {row[column_name]!r}, "
+                        f"not {fixed[column_name]!r} as the request says"
+                    )
+                clean[column_name] = fixed[column_name]
+                continue
+            if column_name not in row and not column.nullable:
+                raise RowError(f"{name}[{index}].{column_name} is missing")
+            try:
+                clean[column_name] = _coerce(column, row.get(column_name))
+            except ValueError as exc:
+                raise RowError(f"{name}[{index}].{column_name} {exc}") from None
+        result.append(clean)
+    return result
+
+
+def json_value(value: Any) -> Any:
+    """A row value as JSON carries it: dates and times in ISO form, NaN and missing as
+    null, infinities as ``"Infinity"``/``"-Infinity"`` (JSON has no number for them)."""
+    if isinstance(value, pd.Timestamp) and not pd.isna(value):
+        return value.isoformat()  # _value would keep only its date
+    value = _value(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, float) and math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def report_records(report: pd.DataFrame) -> list[dict[str, Any]]:
+    """:func:`pair_report`'s rows as JSON-ready objects (see :func:`json_value`)."""
+    return [
+        {column: json_value(row[column]) for column in REPORT_COLUMNS}
+        for row in report.to_dict("records")
+    ]
+
+
+_REPORT_INTEGERS = ("times_selected", "times_tested", "runs", "model_versions")
+_REPORT_NUMBERS = ("best_pvalue", "f1", "auc", "sharpe", "max_drawdown", "trades")
+_INFINITIES = {"Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def report_from_records(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The inverse of :func:`report_records`: a frame like :func:`pair_report`'s."""
+    if not rows:
+        return pd.DataFrame(columns=list(REPORT_COLUMNS))
+    report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
+    for column in _REPORT_INTEGERS:
+        report[column] = report[column].astype("int64")
+    for column in _REPORT_NUMBERS:
+        # Whole numbers stay integers (trades, when every pair has some), as read directly.
+        report[column] = pd.to_numeric(
+            report[column].map(lambda v: _INFINITIES.get(v, v) if isinstance(v, str) else v),
+            errors="coerce",
+        )
+    report["last_selected"] = pd.to_datetime(report["last_selected"], utc=True, format="ISO8601")
+    return report
 
 
 def read_table(
@@ -310,7 +523,13 @@ def pair_report(
     either leg as ``y``). Columns: :data:`REPORT_COLUMNS`; ``f1``, ``auc`` and ``sharpe``
     are means over the recorded trading periods, ``max_drawdown`` the worst (largest),
     ``trades`` the total.
+
+    ``uri`` is the tables' database, or a tracking server that serves them.
     """
+    if _is_remote(uri):
+        from mlflow_pairs.db.remote import fetch_pair_report
+
+        return fetch_pair_report(uri, sector=sector, since=since, limit=limit)
     uri = absolute_sqlite_uri(uri)
     if ensure_pairs_schema(uri, create=False, timeout=timeout).current is None:
         return pd.DataFrame(columns=list(REPORT_COLUMNS))  # nothing written yet
@@ -332,4 +551,6 @@ def pair_report(
     report = top.merge(perf, on=keys, how="left")
     report["pair"] = report["leg_a"] + "/" + report["leg_b"]
     report["model_versions"] = report["model_versions"].fillna(0).astype(int)
+    # Written in UTC; SQLite gives them back without their zone.
+    report["last_selected"] = pd.to_datetime(report["last_selected"], utc=True)
     return report[list(REPORT_COLUMNS)]

@@ -3,10 +3,9 @@
 
 from mlflow_pairs.features._base import (
     Feature,
-    FeatureError,
     PairFrame,
     PairPanel,
-    compute_features,
+    spread_of,
 )
 from mlflow_pairs.features.core import (
     ReturnCorrelation,
@@ -17,12 +16,11 @@ from mlflow_pairs.features.core import (
 
 __all__ = [
     "Feature",
-    "FeatureError",
     "PairFrame",
     "PairPanel",
     "ReturnCorrelation",
     "SpreadReturn",
     "SpreadVolatility",
     "SpreadZScore",
-    "compute_features",
+    "spread_of",
 ]

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Feature", "FeatureError", "PairFrame", "PairPanel", "compute_features"]
+__all__ = ["Feature", "PairFrame", "PairPanel", "spread_of"]
 
 
-class FeatureError(ValueError):
-    """A feature returned something other than what it declared."""
+def spread_of(log_y: Any, log_x: Any, hedge_ratio: Any, intercept: Any) -> Any:
+    """The spread ``log y - hedge_ratio * log x - intercept``, elementwise.
+
+    The one place the formula is written: screening's regression gives the ratio and
+    intercept, the model's hedge parts give them per date, features read the result.
+    Works on floats, arrays and Series alike.
+    """
+    return log_y - hedge_ratio * log_x - intercept
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ class PairFrame:
         """Build the spread from prices and a hedge ratio fitted elsewhere."""
         if not y.index.equals(x.index):
             raise ValueError("y and x must share one date index")
-        spread = np.log(y) - hedge_ratio * np.log(x) - intercept
+        spread = spread_of(np.log(y), np.log(x), hedge_ratio, intercept)
         return cls(
             y=y,
             x=x,
@@ -57,14 +62,15 @@ class PairFrame:
         return pd.DatetimeIndex(self.spread.index)
 
 
-class Feature(ABC):
+class Feature:
     """A named builder of per-pair, per-date feature columns.
 
     Subclasses set ``name`` (unique across plugins), ``columns`` (the output column names,
-    unique across plugins) and ``description``, and implement :meth:`compute`. The value at
-    date t may use data up to and including t only; ``min_history`` says how many dates a
-    value needs (earlier rows may be NaN). ``sectors`` limits the sector models that use
-    the feature (``None``: every sector).
+    unique across plugins) and ``description``, and implement :meth:`compute_panel` (all
+    pairs at once, the form the model calls) or :meth:`compute` (one pair); each defaults
+    to the other. The value at date t may use data up to and including t only;
+    ``min_history`` says how many dates a value needs (earlier rows may be NaN).
+    ``sectors`` limits the sector models that use the feature (``None``: every sector).
     """
 
     name: str = ""
@@ -73,26 +79,40 @@ class Feature(ABC):
     min_history: int = 1
     sectors: tuple[str, ...] | None = None
 
-    @abstractmethod
-    def compute(self, pair: PairFrame) -> pd.DataFrame:
-        """Feature values.
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.compute is Feature.compute and cls.compute_panel is Feature.compute_panel:
+            raise TypeError(f"feature {cls.__name__} must implement compute_panel or compute")
+
+    def compute_panel(self, panel: PairPanel) -> dict[str, np.ndarray]:
+        """Values for many pairs on one date index.
 
         Returns
         -------
-        DataFrame of shape (n_observations, len(columns))
-            Indexed like ``pair.spread``, with exactly the declared ``columns``.
-        """
+        dict of column name to ndarray of shape (n_dates, n_pairs)
+            One entry per declared column.
 
-    def compute_panel(self, panel: PairPanel) -> dict[str, np.ndarray]:
-        """Values for many pairs on one date index: ``{column: array (n_dates, n_pairs)}``.
-
-        The default calls :meth:`compute` once per pair; features used in serving may
-        override it with a vectorised version (it must give the same values).
+        The default calls :meth:`compute` once per pair.
         """
         results = [self.compute(pair) for pair in panel.pairs()]
         return {
             c: np.column_stack([r[c].to_numpy(dtype=float) for r in results]) for c in self.columns
         }
+
+    def compute(self, pair: PairFrame) -> pd.DataFrame:
+        """Feature values of one pair.
+
+        Returns
+        -------
+        DataFrame of shape (n_observations, len(columns))
+            Indexed like ``pair.spread``, with exactly the declared ``columns``. The
+            default is :meth:`compute_panel` on a panel of this one pair.
+        """
+        computed = self.compute_panel(PairPanel.of(pair))
+        return pd.DataFrame(
+            {c: np.asarray(computed[c], dtype=float)[:, 0] for c in self.columns},
+            index=pair.spread.index,
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, columns={self.columns!r})"
@@ -120,6 +140,22 @@ class PairPanel:
     hedge_ratio: np.ndarray
     intercept: np.ndarray
 
+    @classmethod
+    def of(cls, pair: PairFrame) -> PairPanel:
+        """A panel of the one ``pair``."""
+
+        def column(series: pd.Series) -> np.ndarray:
+            return series.to_numpy(dtype=float).reshape(-1, 1)
+
+        return cls(
+            index=pair.index,
+            y=column(pair.y),
+            x=column(pair.x),
+            spread=column(pair.spread),
+            hedge_ratio=np.array([pair.hedge_ratio]),
+            intercept=np.array([pair.intercept]),
+        )
+
     def pairs(self) -> list[PairFrame]:
         return [
             PairFrame(
@@ -131,25 +167,3 @@ class PairPanel:
             )
             for k in range(self.spread.shape[1])
         ]
-
-
-def compute_features(pair: PairFrame, features: Sequence[Feature]) -> pd.DataFrame:
-    """All ``features`` of ``pair`` side by side, after checking each one's output."""
-    frames = []
-    for feature in features:
-        values = feature.compute(pair)
-        if not isinstance(values, pd.DataFrame):
-            raise FeatureError(
-                f"feature {feature.name!r} returned {type(values).__name__}, not a DataFrame"
-            )
-        if tuple(values.columns) != tuple(feature.columns):
-            raise FeatureError(
-                f"feature {feature.name!r} returned columns {list(values.columns)}, "
-                f"declared {list(feature.columns)}"
-            )
-        if not values.index.equals(pair.spread.index):
-            raise FeatureError(f"feature {feature.name!r} returned a different date index")
-        frames.append(values)
-    if not frames:
-        return pd.DataFrame(index=pair.spread.index)
-    return pd.concat(frames, axis=1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlflow_pairs.features._base import Feature, PairFrame, PairPanel
+from mlflow_pairs.features._base import Feature, PairPanel
 
 __all__ = ["ReturnCorrelation", "SpreadReturn", "SpreadVolatility", "SpreadZScore"]
 
@@ -30,11 +30,6 @@ class SpreadZScore(Feature):
         self.window = _window(window, "window")
         self.min_history = window
 
-    def compute(self, pair: PairFrame) -> pd.DataFrame:
-        rolling = pair.spread.rolling(self.window, min_periods=self.window)
-        zscore = (pair.spread - rolling.mean()) / rolling.std(ddof=1)
-        return pd.DataFrame({"spread_zscore": zscore}, index=pair.spread.index)
-
     def compute_panel(self, panel: PairPanel) -> dict[str, np.ndarray]:
         spread = pd.DataFrame(panel.spread)
         rolling = spread.rolling(self.window, min_periods=self.window)
@@ -48,9 +43,6 @@ class SpreadReturn(Feature):
     columns = ("spread_return",)
     description = "Daily change of the spread"
     min_history = 2
-
-    def compute(self, pair: PairFrame) -> pd.DataFrame:
-        return pd.DataFrame({"spread_return": pair.spread.diff()}, index=pair.spread.index)
 
     def compute_panel(self, panel: PairPanel) -> dict[str, np.ndarray]:
         change = np.full_like(panel.spread, np.nan)
@@ -69,10 +61,6 @@ class SpreadVolatility(Feature):
         self.window = _window(window, "window")
         self.min_history = window + 1
 
-    def compute(self, pair: PairFrame) -> pd.DataFrame:
-        volatility = pair.spread.diff().rolling(self.window, min_periods=self.window).std(ddof=1)
-        return pd.DataFrame({"spread_volatility": volatility}, index=pair.spread.index)
-
     def compute_panel(self, panel: PairPanel) -> dict[str, np.ndarray]:
         change = pd.DataFrame(panel.spread).diff()
         volatility = change.rolling(self.window, min_periods=self.window).std(ddof=1)
@@ -89,12 +77,6 @@ class ReturnCorrelation(Feature):
     def __init__(self, window: int = 60) -> None:
         self.window = _window(window, "window")
         self.min_history = window + 1
-
-    def compute(self, pair: PairFrame) -> pd.DataFrame:
-        ry = np.log(pair.y).diff()
-        rx = np.log(pair.x).diff()
-        correlation = ry.rolling(self.window, min_periods=self.window).corr(rx)
-        return pd.DataFrame({"return_correlation": correlation}, index=pair.spread.index)
 
     def compute_panel(self, panel: PairPanel) -> dict[str, np.ndarray]:
         ry = pd.DataFrame(np.log(panel.y)).diff()

@@ -12,7 +12,12 @@ from mlflow_pairs.model.hybrid import (
 )
 from mlflow_pairs.model.metrics import classification_metrics, roc_auc
 from mlflow_pairs.model.parts import HedgePart, VolatilityPart
-from mlflow_pairs.model.sequence import SequencePart, TrainingConfig, select_device
+from mlflow_pairs.model.sequence import (
+    SequencePart,
+    TrainingConfig,
+    TrainingDivergenceWarning,
+    select_device,
+)
 from mlflow_pairs.model.spread import SpreadPart, ols_hedge
 from mlflow_pairs.model.volatility import (
     GarchConvergenceWarning,
@@ -38,6 +43,7 @@ __all__ = [
     "SpreadPart",
     "StaticHedge",
     "TrainingConfig",
+    "TrainingDivergenceWarning",
     "VolatilityPart",
     "ZScoreBaseline",
     "classification_metrics",

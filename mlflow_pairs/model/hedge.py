@@ -21,6 +21,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from mlflow_pairs.config import HedgeSettings
+
+#: The one definition of the defaults: the ``hedge`` section of the configuration.
+_DEFAULTS = HedgeSettings()
+
 __all__ = ["HedgeSpec", "KalmanHedge", "KalmanState", "StaticHedge"]
 
 
@@ -41,9 +46,9 @@ class HedgeSpec:
         residual variance of the screening regression over the fitting window.
     """
 
-    part: str = "static"
-    kalman_delta: float = 1e-4
-    kalman_obs_var: float | None = None
+    part: str = _DEFAULTS.part
+    kalman_delta: float = _DEFAULTS.kalman_delta
+    kalman_obs_var: float | None = _DEFAULTS.kalman_obs_var
 
     def __post_init__(self) -> None:
         if not 0 < self.kalman_delta < 1:

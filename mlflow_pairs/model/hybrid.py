@@ -20,15 +20,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlflow_pairs.config import BacktestSettings, MLSettings
 from mlflow_pairs.data.errors import DataError, format_dates
 from mlflow_pairs.features import Feature, PairPanel
 from mlflow_pairs.model.egarch import EgarchPart
 from mlflow_pairs.model.hedge import HedgeSpec, KalmanHedge, StaticHedge
 from mlflow_pairs.model.metrics import classification_metrics
 from mlflow_pairs.model.sequence import SequencePart, TrainingConfig
+from mlflow_pairs.model.signals import SignalRule, leg_weights, positions, threshold_scale
 from mlflow_pairs.model.spread import SpreadPart
 from mlflow_pairs.model.volatility import GarchPart, GarchSpec
-from mlflow_pairs.signals import SignalRule, leg_weights, positions, threshold_scale
+
+#: The one definition of the defaults: the configuration's sections. The label's horizon,
+#: exit and stop are the signal rule's (``backtest``), so the label is tied to the trade.
+_ML, _BACKTEST = MLSettings(), BacktestSettings()
 
 __all__ = [
     "BUILTIN_PARTS",
@@ -83,14 +88,14 @@ class ModelConfig:
         The chronological split of the formation window.
     """
 
-    window: int = 20
-    horizon: int = 20
-    exit_z: float = 0.5
-    stop_z: float = 4.0
-    label_min_z: float = 1.0
-    zscore_window: int | None = None
-    validation_fraction: float = 0.2
-    test_fraction: float = 0.2
+    window: int = _ML.window
+    horizon: int = _BACKTEST.max_holding
+    exit_z: float = _BACKTEST.exit_z
+    stop_z: float = _BACKTEST.stop_z
+    label_min_z: float = _ML.label_min_z
+    zscore_window: int | None = None  # hedge.zscore: formation
+    validation_fraction: float = _ML.validation_fraction
+    test_fraction: float = _ML.test_fraction
 
 
 def first_passage_target(

@@ -5,30 +5,40 @@ from __future__ import annotations
 
 import copy
 import io
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from mlflow_pairs.config import MLSettings
 from mlflow_pairs.model.metrics import classification_metrics
 
-__all__ = ["SequencePart", "TrainingConfig", "select_device"]
+#: The one definition of the defaults: the ``ml`` section of the configuration.
+_DEFAULTS = MLSettings()
+
+__all__ = ["SequencePart", "TrainingConfig", "TrainingDivergenceWarning", "select_device"]
+
+
+class TrainingDivergenceWarning(Warning):
+    """The GRU's validation loss became NaN or infinite; training stopped at that epoch
+    and kept the best earlier weights (none if it was the first epoch)."""
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
     """How the GRU is trained (see ``ml`` in the configuration)."""
 
-    seed: int = 42
-    epochs: int = 50
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    early_stopping_patience: int = 5
-    hidden_size: int = 32
-    num_layers: int = 1
-    device: str = "auto"
-    torch_threads: int = 1
+    seed: int = _DEFAULTS.seed
+    epochs: int = _DEFAULTS.epochs
+    batch_size: int = _DEFAULTS.batch_size
+    learning_rate: float = _DEFAULTS.learning_rate
+    early_stopping_patience: int = _DEFAULTS.early_stopping_patience
+    hidden_size: int = _DEFAULTS.hidden_size
+    num_layers: int = _DEFAULTS.num_layers
+    device: str = _DEFAULTS.device
+    torch_threads: int = _DEFAULTS.torch_threads
 
 
 def select_device(requested: str) -> str:
@@ -104,6 +114,7 @@ class SequencePart:
         generator = torch.Generator().manual_seed(cfg.seed)
         best_loss, best_state, stale = float("inf"), None, 0
         self.history_: list[dict[str, float]] = []
+        self.best_epoch_ = -1
         for epoch in range(cfg.epochs):
             network.train()
             order = torch.randperm(len(x_train), generator=generator)
@@ -120,11 +131,10 @@ class SequencePart:
                 val_logits = network(x_val.to(device)).cpu()
                 val_loss = float(loss_fn(val_logits.to(device), y_val.to(device)))
             if not np.isfinite(val_loss):
-                import warnings
-
+                kept = f"keeping epoch {self.best_epoch_}" if self.history_ else "untrained"
                 warnings.warn(
-                    f"GRU validation loss is {val_loss} at epoch {epoch}; stopping",
-                    RuntimeWarning,
+                    f"GRU validation loss is {val_loss} at epoch {epoch}; stopping ({kept})",
+                    TrainingDivergenceWarning,
                     stacklevel=2,
                 )
                 break
@@ -135,6 +145,7 @@ class SequencePart:
                 on_epoch(epoch, metrics)
             if val_loss < best_loss - 1e-7:
                 best_loss, best_state, stale = val_loss, copy.deepcopy(network.state_dict()), 0
+                self.best_epoch_ = epoch
             else:
                 stale += 1
                 if stale >= cfg.early_stopping_patience:
@@ -142,8 +153,6 @@ class SequencePart:
         if best_state is not None:
             network.load_state_dict(best_state)
         self.network_ = network.to("cpu").eval()
-        losses = [h["val_loss"] for h in self.history_]
-        self.best_epoch_ = int(np.argmin(losses)) if losses else -1
         return self
 
     def predict_proba(self, windows: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlflow_pairs.features import spread_of
 from mlflow_pairs.model.parts import HedgePart
 
 __all__ = ["SpreadPart", "ols_hedge"]
@@ -74,7 +75,7 @@ class SpreadPart:
             hedge_ratio, intercept = ols_hedge(ly, lx)
         hedge.fit(dates, ly, lx, hedge_ratio=float(hedge_ratio), intercept=float(intercept))
         beta, alpha = hedge.filter(dates, ly, lx)
-        spread = ly - beta * lx - alpha
+        spread = spread_of(ly, lx, beta, alpha)
         std = float(np.std(spread, ddof=1))
         if not np.isfinite(std) or std == 0:
             raise ValueError(f"pair {y}/{x}: the spread is constant over the fitting window")
@@ -88,7 +89,7 @@ class SpreadPart:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(spread, hedge ratio in force), each of shape (n,), on ``dates``."""
         beta, alpha = self.hedge.filter(dates, log_y, log_x)
-        return log_y - beta * log_x - alpha, beta
+        return spread_of(log_y, log_x, beta, alpha), beta
 
     def spread(self, prices: pd.DataFrame) -> pd.Series:
         """The spread on the dates of ``prices``."""

@@ -17,6 +17,11 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from mlflow_pairs.config import GarchSettings
+
+#: The one definition of the defaults: the ``garch`` section of the configuration.
+_DEFAULTS = GarchSettings()
+
 __all__ = ["GarchConvergenceWarning", "GarchPart", "GarchSpec", "GarchState"]
 
 
@@ -30,12 +35,12 @@ class GarchSpec:
 
     ``garch`` with ``o > 0`` is GJR-GARCH."""
 
-    part: str = "garch"
-    p: int = 1
-    o: int = 0
-    q: int = 1
-    dist: str = "normal"
-    mean: str = "constant"
+    part: str = _DEFAULTS.part
+    p: int = _DEFAULTS.p
+    o: int = _DEFAULTS.o
+    q: int = _DEFAULTS.q
+    dist: str = _DEFAULTS.dist
+    mean: str = _DEFAULTS.mean
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ statsmodels developers) for the case ``regression="c"`` with two variables, whic
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtr
 
 __all__ = ["engle_granger_pvalue"]
 
@@ -25,6 +24,8 @@ def engle_granger_pvalue(stat: np.ndarray) -> np.ndarray:
 
     NaN statistics give NaN p-values.
     """
+    from scipy.special import ndtr
+
     stat = np.asarray(stat, dtype=float)
     small = np.polyval(_SMALL_P[::-1], stat)
     large = np.polyval(_LARGE_P[::-1], stat)

@@ -8,13 +8,17 @@ spreads at a time.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
-from scipy.special import chdtrc
 
 __all__ = [
     "arch_lm_pvalue",
     "half_life",
+    "half_life_from_sums",
     "hurst_exponent",
+    "hurst_from_log_std",
     "hurst_lags",
     "ljung_box_pvalue",
     "mean_crossings",
@@ -43,10 +47,19 @@ def half_life(z: np.ndarray, y: np.ndarray, x: np.ndarray, beta: np.ndarray) -> 
     s_ll = g_ll[y, y] - 2 * beta * g_ll[y, x] + beta**2 * g_ll[x, x]
     s_ld = g_ld[y, y] - beta * (g_ld[y, x] + g_ld[x, y]) + beta**2 * g_ld[x, x]
     with np.errstate(divide="ignore", invalid="ignore"):
-        lam = (n * s_ld - s_l * s_d) / (n * s_ll - s_l**2)
-        phi = 1 + lam
-        result = -np.log(2) / np.log(phi)
-    return np.where((phi > 0) & (phi < 1), result, np.inf)
+        return half_life_from_sums(np, n, s_l, s_d, s_ll, s_ld)
+
+
+def half_life_from_sums(xp: Any, n: int, sum_l: Any, sum_d: Any, s_ll: Any, s_ld: Any) -> Any:
+    """Half-life of ``Δs_t = a + λ s_{t-1}`` from the sums over ``n`` days of the level,
+    the change, the level squared and level times change; infinite without reversion.
+
+    ``xp`` is the array module (NumPy or PyTorch) of the arguments.
+    """
+    lam = (n * s_ld - sum_l * sum_d) / (n * s_ll - sum_l**2)
+    phi = 1 + lam
+    result = -math.log(2) / xp.log(phi)
+    return xp.where((phi > 0) & (phi < 1), result, math.inf)
 
 
 def hurst_lags(n_observations: int, max_lag: int = 100) -> np.ndarray:
@@ -74,10 +87,21 @@ def hurst_exponent(
         mean = m[y] - beta * m[x]
         with np.errstate(invalid="ignore", divide="ignore"):
             log_std[i] = 0.5 * np.log(np.maximum(second - mean**2, 0.0))
-    log_lag = np.log(lags.astype(float))
-    centred = log_lag - log_lag.mean()
     with np.errstate(invalid="ignore"):  # a degenerate spread has log std -inf: NaN
-        return (centred @ (log_std - log_std.mean(axis=0))) / (centred @ centred)
+        return hurst_from_log_std(np, log_std, tuple(int(k) for k in lags))
+
+
+def hurst_from_log_std(xp: Any, log_std: Any, lags: tuple[int, ...]) -> Any:
+    """Least-squares slope of ``log std`` (n_lags, n_pairs) on ``log lag``; ``xp`` is
+    the array module of ``log_std``."""
+    log_lag = np.log(np.asarray(lags, dtype=float))
+    centred = log_lag - log_lag.mean()
+    weights = centred / (centred @ centred)
+    demeaned = log_std - log_std.mean(0)
+    slope = demeaned[0] * float(weights[0])
+    for k in range(1, len(lags)):
+        slope = slope + float(weights[k]) * demeaned[k]
+    return slope
 
 
 def return_correlation(z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -106,6 +130,8 @@ def _ffill(a: np.ndarray) -> np.ndarray:
 
 def ljung_box_pvalue(r: np.ndarray, lags: int = 10) -> np.ndarray:
     """Ljung–Box test of no autocorrelation up to ``lags``, per column of ``r``."""
+    from scipy.special import chdtrc
+
     n = r.shape[0]
     c = r - r.mean(axis=0)
     denominator = np.sum(c * c, axis=0)
@@ -119,6 +145,8 @@ def ljung_box_pvalue(r: np.ndarray, lags: int = 10) -> np.ndarray:
 def arch_lm_pvalue(r: np.ndarray, lags: int = 5) -> np.ndarray:
     """Engle's ARCH-LM test on the demeaned columns of ``r``: ``n R^2`` of the squared
     values on a constant and ``lags`` of their own lags, against chi-squared(lags)."""
+    from scipy.special import chdtrc
+
     e2 = (r - r.mean(axis=0)) ** 2
     target = e2[lags:]
     n = target.shape[0]

@@ -9,11 +9,27 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from mlflow_pairs.config import ScreeningSettings
 from mlflow_pairs.screening import diagnostics
-from mlflow_pairs.screening.engle_granger import engle_granger
+from mlflow_pairs.screening._kernel import REASONS
+from mlflow_pairs.screening.blocks import KernelSettings, pair_statistics
 from mlflow_pairs.screening.fdr import bh_qvalues
 
-__all__ = ["COLUMNS", "ScreeningCriteria", "ScreeningResult", "candidate_pairs", "screen"]
+#: The one definition of the defaults: the ``screening`` section of the configuration.
+_DEFAULTS = ScreeningSettings()
+
+__all__ = [
+    "COLUMNS",
+    "ScreeningCriteria",
+    "ScreeningInput",
+    "ScreeningResult",
+    "candidate_pairs",
+    "finish_screen",
+    "kernel_settings",
+    "prepare_screen",
+    "screen",
+    "screening_table",
+]
 
 #: Columns of the screening table, in order.
 COLUMNS = (
@@ -54,23 +70,28 @@ class ScreeningCriteria:
         Also pair symbols of different sectors.
     arch_lags, ljung_box_lags : int
         Lags of the variance-stability checks on the spread's daily changes.
+    device : {"auto", "numpy", "cpu", "cuda"}
+        Where the statistics are computed (it does not change them): ``numpy`` the
+        NumPy engine, ``cpu`` or ``cuda`` (``cuda:N``) PyTorch on that device, ``auto``
+        the GPU when there is one, else NumPy.
     """
 
-    max_lag: int = 1
-    autolag: Literal["aic", "bic"] | None = None
-    hedge: Literal["ols", "tls"] = "ols"
-    max_pvalue: float = 0.05
-    fdr: float | None = 0.05
-    min_hedge_ratio: float = 0.0
-    min_half_life: float = 1.0
-    max_half_life: float = 126.0
-    min_crossings: int = 12
-    max_hurst: float = 0.5
-    min_correlation: float = 0.0
-    top_k: int | None = 10
-    cross_sector: bool = False
-    arch_lags: int = 5
-    ljung_box_lags: int = 10
+    max_lag: int = _DEFAULTS.max_lag
+    autolag: Literal["aic", "bic"] | None = _DEFAULTS.autolag
+    hedge: Literal["ols", "tls"] = _DEFAULTS.hedge
+    max_pvalue: float = _DEFAULTS.max_pvalue
+    fdr: float | None = _DEFAULTS.fdr
+    min_hedge_ratio: float = _DEFAULTS.min_hedge_ratio
+    min_half_life: float = _DEFAULTS.min_half_life
+    max_half_life: float = _DEFAULTS.max_half_life
+    min_crossings: int = _DEFAULTS.min_crossings
+    max_hurst: float = _DEFAULTS.max_hurst
+    min_correlation: float = _DEFAULTS.min_correlation
+    top_k: int | None = _DEFAULTS.top_k
+    cross_sector: bool = _DEFAULTS.cross_sector
+    arch_lags: int = _DEFAULTS.arch_lags
+    ljung_box_lags: int = _DEFAULTS.ljung_box_lags
+    device: str = _DEFAULTS.device
 
 
 @dataclass(frozen=True)
@@ -109,7 +130,7 @@ class ScreeningResult:
         if self.n_tested == 0:
             return "no pairs to test"
         if self.empty:
-            counts = self.table["rejected_by"].str.split(":").str[0].value_counts()
+            counts = self.table["rejected_by"].str.replace(r":.*$", "", regex=True).value_counts()
             why = ", ".join(f"{name} {count}" for name, count in counts.items())
             return (
                 f"no pair passed the filters among {self.n_tested} tested "
@@ -130,6 +151,22 @@ def candidate_pairs(
     return pairs
 
 
+@dataclass(frozen=True)
+class ScreeningInput:
+    """A screen's pairs and prices, ready for an engine (see :func:`prepare_screen`).
+
+    ``a`` and ``b`` are the pairs' column positions (forward direction: ``a`` on ``b``).
+    """
+
+    symbols: tuple[str, ...]
+    log_prices: np.ndarray  # (n_observations, n_symbols)
+    a: np.ndarray
+    b: np.ndarray
+    settings: KernelSettings
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
 def screen(
     prices: pd.DataFrame,
     criteria: ScreeningCriteria | None = None,
@@ -137,6 +174,7 @@ def screen(
     sectors: Mapping[str, str] | None = None,
     pairs: Sequence[tuple[str, str]] | None = None,
     n_jobs: int = 2,
+    block_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ScreeningResult:
     """Test every candidate pair of ``prices`` for cointegration and select the best.
@@ -146,11 +184,17 @@ def screen(
     prices : DataFrame of shape (n_observations, n_symbols)
         The formation window's prices (a validated panel: positive, no gaps).
     criteria : ScreeningCriteria
-        Test settings and filters.
+        Test settings, filters and the device.
     sectors : mapping of symbol to sector, optional
         Pairs are formed within a sector unless ``criteria.cross_sector``.
     pairs : sequence of (a, b), optional
         Test exactly these pairs instead.
+    n_jobs : int
+        Threads of the NumPy engine.
+    block_size : int, optional
+        Symbols per block (by default 512 on a CPU, 2,048 on a GPU): the working memory
+        grows with its square (about ``19 * block_size**2`` floats with ``max_lag`` 1,
+        plus a few spreads at a time), not with the universe's.
     progress : callable, optional
         Called with the number of tests finished (each pair is tested both ways).
 
@@ -162,148 +206,267 @@ def screen(
         more favourable of two tries. The other direction is in ``*_reverse``.
     """
     criteria = criteria or ScreeningCriteria()
-    symbols = [str(c) for c in prices.columns]
-    if pairs is None:
-        pairs = candidate_pairs(symbols, sectors, criteria.cross_sector)
-    start, end = pd.Timestamp(prices.index[0]), pd.Timestamp(prices.index[-1])
-    if not pairs:
-        table = pd.DataFrame({name: [] for name in COLUMNS})
-        return ScreeningResult(table, criteria, start, end, ("no candidate pairs",))
-
-    log_prices = np.log(prices.to_numpy(dtype=float))
-    position = {s: i for i, s in enumerate(symbols)}
-    a = np.array([position[p[0]] for p in pairs])
-    b = np.array([position[p[1]] for p in pairs])
-    both = engle_granger(
-        log_prices,
-        np.r_[a, b],
-        np.r_[b, a],
-        max_lag=criteria.max_lag,
-        autolag=criteria.autolag,
-        hedge=criteria.hedge,
+    prepared = prepare_screen(prices, criteria, sectors=sectors, pairs=pairs)
+    if isinstance(prepared, ScreeningResult):
+        return prepared
+    stats = pair_statistics(
+        prepared.log_prices,
+        prepared.a,
+        prepared.b,
+        prepared.settings,
+        device=criteria.device,
+        block_size=block_size,
         n_jobs=n_jobs,
         progress=progress,
     )
-    n = len(pairs)
-    forward_p, reverse_p = both.pvalue[:n], both.pvalue[n:]
-    # Report the direction with the larger p-value; NaN (undefined) wins so it shows.
-    use_reverse = np.where(
-        np.isnan(reverse_p), True, np.where(np.isnan(forward_p), False, reverse_p > forward_p)
+    return finish_screen(prepared, stats, criteria, sectors)
+
+
+def prepare_screen(
+    prices: pd.DataFrame,
+    criteria: ScreeningCriteria,
+    *,
+    sectors: Mapping[str, str] | None = None,
+    pairs: Sequence[tuple[str, str]] | None = None,
+) -> ScreeningInput | ScreeningResult:
+    """The pairs and log prices an engine needs, or the (empty) result when there is
+    no candidate pair. Settings that do not fit the window are a ``ValueError``."""
+    symbols = tuple(str(c) for c in prices.columns)
+    start, end = pd.Timestamp(prices.index[0]), pd.Timestamp(prices.index[-1])
+    if pairs is None:
+        a, b = _candidate_positions(symbols, sectors, criteria.cross_sector)
+    else:
+        position = {s: i for i, s in enumerate(symbols)}
+        a = np.array([position[p[0]] for p in pairs], dtype=np.intp)
+        b = np.array([position[p[1]] for p in pairs], dtype=np.intp)
+    if len(a) == 0:
+        table = pd.DataFrame({name: [] for name in COLUMNS})
+        return ScreeningResult(table, criteria, start, end, ("no candidate pairs",))
+    log_prices = np.log(prices.to_numpy(dtype=float))
+    settings = kernel_settings(criteria, log_prices.shape[0])
+    return ScreeningInput(symbols, log_prices, a, b, settings, start, end)
+
+
+def finish_screen(
+    prepared: ScreeningInput,
+    stats: Mapping[str, np.ndarray],
+    criteria: ScreeningCriteria,
+    sectors: Mapping[str, str] | None,
+) -> ScreeningResult:
+    """The result from every pair's statistics (:data:`.blocks.FIELDS`, in the order of
+    ``prepared``'s pairs), whichever engine computed them."""
+    lo, hi = np.minimum(prepared.a, prepared.b), np.maximum(prepared.a, prepared.b)
+    y = np.where(stats["dir2"], hi, lo)
+    x = np.where(stats["dir2"], lo, hi)
+    table, messages = screening_table(
+        stats, y, x, prepared.symbols, prepared.log_prices, criteria, sectors
     )
-    pick = np.where(use_reverse, np.arange(n) + n, np.arange(n))
-    other = np.where(use_reverse, np.arange(n), np.arange(n) + n)
-    y = np.where(use_reverse, b, a)
-    x = np.where(use_reverse, a, b)
-    beta = both.hedge_ratio[pick]
+    return ScreeningResult(table, criteria, prepared.start, prepared.end, messages)
+
+
+def _candidate_positions(
+    symbols: Sequence[str], sectors: Mapping[str, str] | None, cross_sector: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`candidate_pairs` as column positions, in the same order, without a loop."""
+    a, b = np.triu_indices(len(symbols), 1)
+    if not cross_sector and sectors is not None:
+        codes: dict[str | None, int] = {}
+        of = np.array([codes.setdefault(sectors.get(s), len(codes)) for s in symbols])
+        same = of[a] == of[b]
+        a, b = a[same], b[same]
+    return a.astype(np.intp), b.astype(np.intp)
+
+
+def kernel_settings(criteria: ScreeningCriteria, n_observations: int) -> KernelSettings:
+    """What the kernel computes for ``criteria`` over a window of ``n_observations``;
+    a window too short for the lags is a ``ValueError`` naming the numbers."""
+    max_lag = criteria.max_lag
+    if max_lag < 0:
+        raise ValueError("max_lag must be >= 0")
+    if max_lag > n_observations // 2 - 1:
+        raise ValueError(
+            f"max_lag {max_lag} needs at least {2 * (max_lag + 1)} observations, "
+            f"got {n_observations}"
+        )
+    if n_observations - 1 - max_lag <= max_lag + 1:
+        raise ValueError(f"{n_observations} observations are too few for max_lag {max_lag}")
+    if criteria.autolag not in (None, "aic", "bic"):
+        raise ValueError(f"autolag must be 'aic', 'bic' or None, not {criteria.autolag!r}")
+    if criteria.hedge not in ("ols", "tls"):
+        raise ValueError(f"hedge method must be 'ols' or 'tls', not {criteria.hedge!r}")
+    lags = diagnostics.hurst_lags(n_observations)
+    return KernelSettings(max_lag, criteria.autolag, criteria.hedge, tuple(int(k) for k in lags))
+
+
+def screening_table(
+    stats: Mapping[str, np.ndarray],
+    y: np.ndarray,
+    x: np.ndarray,
+    symbols: Sequence[str],
+    log_prices: np.ndarray,
+    criteria: ScreeningCriteria,
+    sectors: Mapping[str, str] | None,
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The screening table from every pair's statistics, in the candidate pairs' order.
+
+    This is the global step, whatever computed the statistics: Benjamini–Hochberg over
+    all p-values, the filters, the variance-stability checks (on the passing pairs of
+    large screens), the ranking and the selection. The columns are computed as arrays
+    and the frame is built once, already sorted (by p-value, then y and x).
+    """
+    n = len(y)
+    invalid = stats["reason"] != 0
+    columns: dict[str, np.ndarray] = {
+        name: np.where(invalid, np.nan, stats[name]) if name in _UNDEFINED else stats[name]
+        for name in _STATISTICS
+    }
+    columns["qvalue"] = np.where(invalid, np.nan, bh_qvalues(stats["pvalue"]))
+    failed = _first_failed_filter(columns, stats["reason"], criteria)
+    passed = failed < 0
+    beta = stats["hedge_ratio"]
     safe_beta = np.where(np.isfinite(beta), beta, 0.0)
     z = log_prices - log_prices.mean(axis=0)
-
-    table = pd.DataFrame(
-        {
-            "y": [symbols[i] for i in y],
-            "x": [symbols[i] for i in x],
-            "sector": [_sector(sectors, symbols[i], symbols[j]) for i, j in zip(y, x, strict=True)],
-            "hedge_ratio": beta,
-            "intercept": both.intercept[pick],
-            "adf_stat": both.adf_stat[pick],
-            "pvalue": both.pvalue[pick],
-            "qvalue": bh_qvalues(both.pvalue[pick]),
-            "used_lag": both.used_lag[pick],
-            "nobs": both.nobs[pick],
-            "adf_stat_reverse": both.adf_stat[other],
-            "pvalue_reverse": both.pvalue[other],
-            "half_life": diagnostics.half_life(z, y, x, safe_beta),
-            "hurst": diagnostics.hurst_exponent(z, y, x, safe_beta),
-            "crossings": _crossings(z, y, x, safe_beta),
-            "return_correlation": diagnostics.return_correlation(z, y, x),
-            "reason": np.where(both.reason[pick] != "", both.reason[pick], both.reason[other]),
-        }
+    columns["arch_lm_pvalue"], columns["ljung_box_pvalue"] = _variance_checks(
+        z, y, x, safe_beta, ~invalid, passed, criteria
     )
-    invalid = table["reason"] != ""
-    table.loc[invalid, ["adf_stat", "pvalue", "qvalue", "half_life", "hurst"]] = np.nan
-    table["rejected_by"] = _rejections(table, criteria)
-    passed = table["rejected_by"] == ""
-    _variance_checks(table, z, y, x, safe_beta, passed.to_numpy(), criteria)
-    score = table["qvalue"] if criteria.fdr is not None else table["pvalue"]
-    order = score.where(passed).rank(method="first")
-    table["rank"] = order.astype("Int64")
-    limit = criteria.top_k if criteria.top_k is not None else len(table)
-    table["selected"] = passed & (order <= limit)
-    table = table[list(COLUMNS)]
-    table = table.sort_values(["pvalue", "y", "x"], na_position="last", ignore_index=True)
+    score = columns["qvalue"] if criteria.fdr is not None else columns["pvalue"]
+    winners = np.flatnonzero(passed)
+    winners = winners[np.argsort(score[winners], kind="stable")]  # ties: first come first
+    rank = np.zeros(n, dtype=np.int64)
+    rank[winners] = np.arange(1, len(winners) + 1)
+    limit = criteria.top_k if criteria.top_k is not None else n
+    columns["selected"] = passed & (rank <= limit)
+
+    # Sorted by p-value (NaN last), then y and x; the strings are made in that order.
+    names = np.asarray(symbols, dtype=object)
+    code = np.empty(len(names), dtype=np.int64)
+    code[np.argsort(names.astype(str), kind="stable")] = np.arange(len(names))
+    order = np.lexsort((code[x], code[y], columns["pvalue"]))
+    y, x, failed, reason = y[order], x[order], failed[order], stats["reason"][order]
+    columns = {name: values[order] for name, values in columns.items()}
+    columns["y"], columns["x"] = names[y], names[x]
+    columns["sector"] = _sectors(sectors, names, y, x)
+    columns["reason"] = np.asarray(REASONS, dtype=object)[reason]
+    columns["rejected_by"] = _rejection_text(failed, reason, columns, criteria)
+    table = pd.DataFrame({name: columns[name] for name in COLUMNS if name != "rank"})
+    table.insert(
+        COLUMNS.index("rank"),
+        "rank",
+        pd.arrays.IntegerArray(rank[order], mask=~passed[order]),
+    )
     messages: tuple[str, ...] = ()
     if passed.sum() > limit:
         messages = (f"{int(passed.sum())} pairs passed; kept the best {limit} (top_k)",)
-    return ScreeningResult(table, criteria, start, end, messages)
+    return table, messages
 
 
-def _sector(sectors: Mapping[str, str] | None, a: str, b: str) -> str:
-    if sectors is None:
-        return ""
-    first, second = sectors.get(a, ""), sectors.get(b, "")
-    return first if first == second else f"{first}|{second}"
+# The per-pair statistics in the table, and those that are NaN where the test is undefined.
+_STATISTICS = (
+    "hedge_ratio", "intercept", "adf_stat", "pvalue", "used_lag", "nobs", "adf_stat_reverse",
+    "pvalue_reverse", "half_life", "hurst", "crossings", "return_correlation",
+)  # fmt: skip
+_UNDEFINED = ("adf_stat", "pvalue", "half_life", "hurst")
 
 
-def _crossings(
-    z: np.ndarray, y: np.ndarray, x: np.ndarray, beta: np.ndarray, chunk: int = 4096
+def _sectors(
+    sectors: Mapping[str, str] | None, names: np.ndarray, y: np.ndarray, x: np.ndarray
 ) -> np.ndarray:
-    out = np.empty(len(y), dtype=np.int64)
-    for start in range(0, len(y), chunk):
-        part = slice(start, start + chunk)
-        out[part] = diagnostics.mean_crossings(diagnostics.spreads(z, y[part], x[part], beta[part]))
-    return out
+    """Each pair's sector, ``first|second`` across sectors, "" when unknown."""
+    if sectors is None:
+        return np.full(len(y), "", dtype=object)
+    of = np.asarray([sectors.get(name, "") for name in names], dtype=object)
+    first, second = of[y], of[x]
+    same = first == second
+    if same.all():
+        return first
+    return np.where(same, first, first + "|" + second)
 
 
-def _rejections(table: pd.DataFrame, c: ScreeningCriteria) -> np.ndarray:
-    """The first filter each pair fails ("" when it passes), as ``name: value``."""
-    checks = [
-        ("undefined", table["reason"] != "", table["reason"]),
-        ("hedge_ratio", ~(table["hedge_ratio"] > c.min_hedge_ratio), table["hedge_ratio"]),
-        ("fdr" if c.fdr is not None else "pvalue",
-         ~(table["qvalue"] <= c.fdr) if c.fdr is not None else ~(table["pvalue"] <= c.max_pvalue),
-         table["qvalue"] if c.fdr is not None else table["pvalue"]),
-        ("half_life", ~table["half_life"].between(c.min_half_life, c.max_half_life),
-         table["half_life"]),
-        ("crossings", table["crossings"] < c.min_crossings, table["crossings"]),
-        ("hurst", ~(table["hurst"] < c.max_hurst), table["hurst"]),
-        ("correlation", ~(table["return_correlation"] >= c.min_correlation),
-         table["return_correlation"]),
-    ]  # fmt: skip
-    rejected = np.full(len(table), "", dtype=object)
-    for name, failed, value in checks:
-        fresh = failed.to_numpy() & (rejected == "")
-        rejected[fresh] = [
-            f"{name}: {v:.4g}" if isinstance(v, float) else f"{name}: {v}"
-            for v in value.to_numpy()[fresh]
-        ]
-    return rejected
+def _filters(
+    columns: Mapping[str, np.ndarray], reason: np.ndarray, c: ScreeningCriteria
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The filters in the order they are applied: (name, failed, value shown)."""
+    beta, half_life = columns["hedge_ratio"], columns["half_life"]
+    hurst, correlation = columns["hurst"], columns["return_correlation"]
+    text = np.asarray(REASONS, dtype=object)[reason]
+    with np.errstate(invalid="ignore"):  # NaN fails every filter, as it should
+        return [
+            ("undefined", reason != 0, text),
+            ("hedge_ratio", ~(beta > c.min_hedge_ratio), beta),
+            ("fdr", ~(columns["qvalue"] <= c.fdr), columns["qvalue"])
+            if c.fdr is not None
+            else ("pvalue", ~(columns["pvalue"] <= c.max_pvalue), columns["pvalue"]),
+            ("half_life", ~((half_life >= c.min_half_life) & (half_life <= c.max_half_life)),
+             half_life),
+            ("crossings", columns["crossings"] < c.min_crossings, columns["crossings"]),
+            ("hurst", ~(hurst < c.max_hurst), hurst),
+            ("correlation", ~(correlation >= c.min_correlation), correlation),
+        ]  # fmt: skip
+
+
+def _first_failed_filter(
+    columns: Mapping[str, np.ndarray], reason: np.ndarray, c: ScreeningCriteria
+) -> np.ndarray:
+    """Per pair, the index in :func:`_filters` of the first filter it fails; -1 passes."""
+    failed = np.full(len(reason), -1, dtype=np.int8)
+    for k, (_, fails, _) in enumerate(_filters(columns, reason, c)):
+        failed[fails & (failed < 0)] = k
+    return failed
+
+
+def _rejection_text(
+    failed: np.ndarray,
+    reason: np.ndarray,
+    columns: Mapping[str, np.ndarray],
+    c: ScreeningCriteria,
+) -> np.ndarray:
+    """``rejected_by``: ``name: value`` of the first filter failed, "" when none.
+
+    Each distinct value is formatted once: many q-values are equal (the Benjamini–
+    Hochberg step-up makes runs of them).
+    """
+    text = np.full(len(failed), "", dtype=object)
+    for k, (name, _, value) in enumerate(_filters(columns, reason, c)):
+        rows = np.flatnonzero(failed == k)
+        if len(rows) == 0:
+            continue
+        shown = value[rows]
+        if shown.dtype.kind == "f":
+            # Distinct bit patterns, so that -0.0 and 0.0 keep their own text.
+            _, first, inverse = np.unique(
+                shown.view(np.int64), return_index=True, return_inverse=True
+            )
+            formatted = [f"{name}: {v:.4g}" for v in shown[first].tolist()]
+            text[rows] = np.asarray(formatted, dtype=object)[inverse.ravel()]
+        else:
+            text[rows] = [f"{name}: {v}" for v in shown.tolist()]
+    return text
 
 
 def _variance_checks(
-    table: pd.DataFrame,
     z: np.ndarray,
     y: np.ndarray,
     x: np.ndarray,
     beta: np.ndarray,
+    defined: np.ndarray,
     passed: np.ndarray,
     c: ScreeningCriteria,
     all_below: int = 5000,
     chunk: int = 1024,
-) -> None:
+) -> tuple[np.ndarray, np.ndarray]:
     """ARCH-LM and Ljung–Box p-values of the spread's daily changes.
 
-    Computed for every pair of small screens, and for the pairs that passed otherwise
-    (they are per-path statistics, costlier than the rest); NaN elsewhere.
+    Computed for every pair of small screens (up to ``all_below`` pairs) and for the
+    pairs that passed otherwise (they are per-path statistics, costlier than the rest);
+    NaN elsewhere, and where the test is not ``defined``.
     """
-    table["arch_lm_pvalue"] = np.nan
-    table["ljung_box_pvalue"] = np.nan
-    rows = np.arange(len(table)) if len(table) <= all_below else np.nonzero(passed)[0]
-    rows = rows[np.isfinite(beta[rows]) & (table["reason"].to_numpy()[rows] == "")]
+    arch = np.full(len(y), np.nan)
+    box = np.full(len(y), np.nan)
+    rows = np.flatnonzero(defined & (passed if len(y) > all_below else True))
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         changes = np.diff(diagnostics.spreads(z, y[part], x[part], beta[part]), axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            table.loc[part, "arch_lm_pvalue"] = diagnostics.arch_lm_pvalue(changes, c.arch_lags)
-            table.loc[part, "ljung_box_pvalue"] = diagnostics.ljung_box_pvalue(
-                changes, c.ljung_box_lags
-            )
+            arch[part] = diagnostics.arch_lm_pvalue(changes, c.arch_lags)
+            box[part] = diagnostics.ljung_box_pvalue(changes, c.ljung_box_lags)
+    return arch, box

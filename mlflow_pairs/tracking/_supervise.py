@@ -13,24 +13,29 @@ supervisor between itself and ``mlflow server``::
 The supervisor
 
 * becomes a child subreaper (Linux), so processes orphaned inside the tree stay its
-  descendants instead of moving to init;
-* starts the command in a new session (its own process group), with stdin closed and
-  stdout/stderr inherited, and writes one control line ``CONTROL pid=N`` naming it;
+  descendants instead of moving to init; elsewhere it keeps following the processes it has
+  seen in the tree after their parent died (they move to launchd, or to no parent at all
+  on Windows);
+* starts the command as the leader of a new process group (a new session on POSIX,
+  ``CREATE_NEW_PROCESS_GROUP`` on Windows), with stdin closed and stdout/stderr inherited,
+  and writes one control line ``CONTROL pid=N`` naming it;
 * reads its own stdin, a pipe whose only writer is the parent: ``stop [GRACE]`` asks for
   a shutdown, end-of-file means the parent is gone, however it died (so does a change of
-  ``os.getppid()``);
+  ``os.getppid()`` on POSIX);
 * reports, one line each, the tree's processes that exit while the server is meant to run;
-* on shutdown, or when the command exits, sends SIGTERM to the command's process group and
-  every descendant, waits up to the grace period, then SIGKILLs what is left, and exits with
-  the command's status (128 + N for a signal N).
+* on shutdown, or when the command exits, asks the tree to stop (POSIX: SIGTERM to the
+  command's process group and every descendant; Windows: CTRL_BREAK_EVENT to the command's
+  process group, which Python programs take as a request to stop), waits up to the grace
+  period, then kills what is left (SIGKILL; TerminateProcess on Windows), and exits with the
+  command's status (128 + N for a signal N).
 
-It imports the standard library only: it is started with ``-I``, without importing the
-package (and MLflow), so it starts fast and stays small. The helpers that read the process
-table and the listening sockets are shared with ``server.py``.
+It imports the standard library and, where ``/proc`` is missing, ``psutil``: it is started
+with ``-I``, without importing the package (and MLflow), so it starts fast and stays small.
+The helpers that read the process table and the listening sockets are shared with
+``server.py``.
 
-Portability: the process table comes from ``/proc`` on Linux and ``ps`` on other POSIX
-systems; on Windows only the direct child is watched and the tree is ended with
-``taskkill /T``.
+Portability: the process table and the listening sockets come from ``/proc`` on Linux and
+from ``psutil`` elsewhere (macOS, Windows); the tests run both readers here.
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psutil
 
 #: Prefix of the supervisor's control lines on its standard output (not for people).
 CONTROL = "##mlflow-pairs-supervisor##"
@@ -53,7 +62,6 @@ CONTROL = "##mlflow-pairs-supervisor##"
 REPORT = "mlflow-pairs:"
 
 IS_LINUX = sys.platform.startswith("linux")
-IS_WINDOWS = sys.platform == "win32"
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -65,55 +73,61 @@ class Proc:
 
     pid: int
     ppid: int
-    pgid: int
     start: str  # start time: tells a process from a later one that reuses its pid
-    command: str
+
+
+def new_group_options() -> dict[str, Any]:
+    """``subprocess.Popen`` arguments that make the new process lead a process group of its
+    own, out of the terminal's: Ctrl-C in the terminal does not reach it.
+
+    POSIX: a new session. Windows: ``CREATE_NEW_PROCESS_GROUP`` (a CTRL_BREAK_EVENT sent to
+    the group, whose id is the leader's pid, still does).
+    """
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
 
 
 def process_table() -> dict[int, Proc] | None:
-    """Live processes (zombies left out) by pid; None where this platform cannot list them."""
-    if IS_LINUX and os.path.isdir("/proc"):
+    """Live processes (zombies left out) by pid; None where they cannot be listed."""
+    if IS_LINUX and Path("/proc/self/stat").is_file():
         return _proc_table()
-    if IS_WINDOWS:
-        return None
-    return _ps_table()
+    return _psutil_table()
 
 
 def _proc_table() -> dict[int, Proc]:
     table: dict[int, Proc] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as handle:
-                raw = handle.read()
+            raw = (entry / "stat").read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
         fields = raw[raw.rfind(")") + 2 :].split()
         if len(fields) < 20 or fields[0] in ("Z", "X"):
             continue
-        pid = int(entry)
-        table[pid] = Proc(pid, int(fields[1]), int(fields[2]), fields[19], "")
+        pid = int(entry.name)
+        table[pid] = Proc(pid, int(fields[1]), fields[19])
     return table
 
 
-def _ps_table() -> dict[int, Proc] | None:
+def _psutil_table() -> dict[int, Proc] | None:
     try:
-        listing = subprocess.run(
-            ["ps", "-A", "-o", "pid=", "-o", "ppid=", "-o", "pgid=", "-o", "stat=",
-             "-o", "command="],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
+        import psutil
+    except ImportError:  # pragma: no cover - a dependency of the package
         return None
     table: dict[int, Proc] = {}
-    for line in listing.splitlines():
-        parts = line.split(None, 4)
-        if len(parts) < 4 or parts[3].startswith("Z"):
-            continue
-        pid = int(parts[0])
-        command = parts[4] if len(parts) > 4 else ""
-        table[pid] = Proc(pid, int(parts[1]), int(parts[2]), "", command)
+    try:
+        for proc in psutil.process_iter(["ppid", "create_time", "status"]):
+            info = proc.info
+            if info["status"] == psutil.STATUS_ZOMBIE or info["ppid"] is None:
+                continue
+            # Microseconds: the same process reads the same, a later one with its pid not.
+            start = "" if info["create_time"] is None else f"{info['create_time']:.6f}"
+            table[proc.pid] = Proc(proc.pid, int(info["ppid"]), start)
+    except psutil.Error:
+        return None
     return table
 
 
@@ -135,22 +149,51 @@ def descendants(root: int, table: dict[int, Proc]) -> list[int]:
     return found
 
 
-def short_name(pid: int, command: str = "") -> str:
-    """A short name for a process: the module of ``python -m X``, else the program's name."""
-    args: list[str] = []
+def _command_line(pid: int) -> list[str]:
     if IS_LINUX:
         with contextlib.suppress(OSError):
             raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-            args = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-    if not args and command:
-        args = command.split()
+            return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - a dependency of the package
+        return []
+    try:
+        return list(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return []
+
+
+def kill_tree(root: psutil.Process) -> None:
+    """Kill ``root`` and its descendants, found by parent links (no process groups needed:
+    Windows). psutil's handles refuse a process that merely reuses a pid."""
+    import psutil
+
+    try:
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        tree = [root]
+    for proc in tree:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+
+
+def short_name(pid: int) -> str:
+    """A short name for a process: the module of ``python -m X``, else the program's name."""
+    args = _command_line(pid)
     if not args:
         return "?"
     if len(args) == 1 and " " in args[0]:  # a process that rewrote its title
         return args[0][:60]
-    if "-m" in args[:-1] and os.path.basename(args[0]).lower().startswith("python"):
+    program = _base_name(args[0]).lower()
+    if "-m" in args[:-1] and program.startswith("python"):
         return args[args.index("-m") + 1]
-    return os.path.basename(args[0])
+    return _base_name(args[0])
+
+
+def _base_name(path: str) -> str:
+    # Either separator: a Windows command line names C:\...\python.exe.
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def listening_inodes(port: int) -> set[int] | None:
@@ -159,8 +202,7 @@ def listening_inodes(port: int) -> set[int] | None:
     tables = 0
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            with open(name, encoding="ascii") as handle:
-                lines = handle.read().splitlines()[1:]
+            lines = Path(name).read_text(encoding="ascii").splitlines()[1:]
         except OSError:
             continue
         tables += 1
@@ -174,14 +216,14 @@ def listening_inodes(port: int) -> set[int] | None:
 
 def _socket_inodes(pid: int) -> set[int]:
     inodes: set[int] = set()
-    folder = f"/proc/{pid}/fd"
+    folder = Path(f"/proc/{pid}/fd")
     try:
-        entries = os.listdir(folder)
+        entries = list(folder.iterdir())
     except OSError:
         return inodes
     for entry in entries:
         with contextlib.suppress(OSError):
-            target = os.readlink(f"{folder}/{entry}")
+            target = entry.readlink().name
             if target.startswith("socket:["):
                 inodes.add(int(target[8:-1]))
     return inodes
@@ -190,14 +232,39 @@ def _socket_inodes(pid: int) -> set[int]:
 def serves_port(pids: Iterable[int], port: int) -> bool | None:
     """Whether one of ``pids`` holds a socket listening on TCP ``port``.
 
-    None where that cannot be told (no ``/proc``), or when nothing listens on the port.
+    None where that cannot be told, or when nothing listens on the port.
     """
-    if not IS_LINUX:
+    if IS_LINUX and Path("/proc/net/tcp").is_file():
+        listening = listening_inodes(port)
+        if not listening:
+            return None
+        return any(_socket_inodes(pid) & listening for pid in pids)
+    return _psutil_serves_port(pids, port)
+
+
+def _psutil_serves_port(pids: Iterable[int], port: int) -> bool | None:
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - a dependency of the package
         return None
-    listening = listening_inodes(port)
-    if not listening:
-        return None
-    return any(_socket_inodes(pid) & listening for pid in pids)
+
+    def listens(connections: Iterable[Any]) -> bool:
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
+
+    try:
+        if not listens(psutil.net_connections(kind="tcp")):
+            return None
+    except psutil.AccessDenied:
+        pass  # macOS lists other users' sockets to root only: ask each of ours below
+    for pid in pids:
+        try:
+            if listens(psutil.Process(pid).net_connections(kind="tcp")):
+                return True
+        except psutil.NoSuchProcess:
+            continue
+        except psutil.Error:
+            return None
+    return False
 
 
 _LIBC: object | None = None
@@ -302,9 +369,8 @@ class Supervisor:
             self.child = subprocess.Popen(
                 self.command,
                 stdin=subprocess.DEVNULL,
-                start_new_session=not IS_WINDOWS,
                 preexec_fn=_die_with_supervisor if IS_LINUX else None,
-                creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
+                **new_group_options(),
             )
         except OSError as exc:
             _emit(f"{REPORT} cannot start {self.command[0]}: {exc}")
@@ -327,12 +393,14 @@ class Supervisor:
         return 128 - code if code < 0 else code
 
     def _parent_alive(self) -> bool:
+        # On Windows the parent's pid stays in place when it dies: end of file on stdin
+        # tells then.
         return self.parent_pid is None or os.getppid() == self.parent_pid
 
     def _reap_orphans(self) -> None:
         """Collect orphans handed to this process (a subreaper) without taking the child's
         exit status from ``Popen``."""
-        if not IS_LINUX or self.child is None or not hasattr(os, "waitid"):
+        if not sys.platform.startswith("linux") or self.child is None:
             return
         while True:
             try:
@@ -350,12 +418,23 @@ class Supervisor:
                 self._reaped[info.si_pid] = os.waitstatus_to_exitcode(status)
 
     def _scan(self, *, report: bool) -> list[int] | None:
-        """The live descendants; reports those gone since the last scan when ``report``."""
+        """The live processes of the tree; reports those gone since the last scan when
+        ``report``.
+
+        The tree is this process's descendants and, where orphans leave it (no subreaper:
+        macOS, Windows), the processes seen in it before that still run.
+        """
         self._reap_orphans()
         table = process_table()
         if table is None:
             return None
         pids = descendants(os.getpid(), table)
+        seen = set(pids)
+        pids += [
+            pid
+            for pid, (start, _) in self._known.items()
+            if pid not in seen and pid in table and table[pid].start == start
+        ]
         current = {pid: table[pid].start for pid in pids}
         for pid, (start, name) in list(self._known.items()):
             if current.get(pid) == start:
@@ -367,56 +446,66 @@ class Supervisor:
                 _emit(f"{REPORT} server process {pid} ({name}) exited{detail}")
         for pid, start in current.items():
             if pid not in self._known:
-                self._known[pid] = (start, short_name(pid, table[pid].command))
+                self._known[pid] = (start, short_name(pid))
         self._reaped.clear()  # statuses of processes too short-lived to be known
         return pids
 
+    @property
+    def _started(self) -> subprocess.Popen[bytes]:
+        """The child; the tree methods are called only after it was started."""
+        if self.child is None:
+            raise RuntimeError("the supervised process was not started")
+        return self.child
+
+    def _ask_tree_to_stop(self) -> None:
+        """The gentle step: SIGTERM to the child's group and every process of the tree on
+        POSIX; on Windows, where any other signal terminates a process at once,
+        CTRL_BREAK_EVENT to the child's group (it shares this process's console)."""
+        child = self._started
+        if sys.platform == "win32":
+            with contextlib.suppress(OSError):
+                os.kill(child.pid, signal.CTRL_BREAK_EVENT)
+            return
+        self._signal_tree(signal.SIGTERM)
+
     def _signal_tree(self, sig: int) -> bool:
-        """Signal the child's group and every descendant; whether any was there to signal."""
-        assert self.child is not None
-        if IS_WINDOWS:
-            if self.child.poll() is not None:
-                return False
-            force = ["/F"] if sig != signal.SIGTERM else []
-            with contextlib.suppress(OSError, subprocess.SubprocessError):
-                subprocess.run(
-                    ["taskkill", *force, "/T", "/PID", str(self.child.pid)],
-                    capture_output=True, timeout=30, check=False,
-                )  # fmt: skip
-            return True
+        """Send ``sig`` to the child's group (POSIX) and every process of the tree; whether
+        any was there to signal. On Windows ``os.kill`` with a signal number terminates."""
+        child = self._started
         found = False
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.child.pid, sig)
-            found = True
-        for pid in self._scan(report=False) or []:
+        if sys.platform != "win32":
             with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, sig)
+                found = True
+        for pid in self._scan(report=False) or []:
+            with contextlib.suppress(OSError):  # gone, or not ours to signal
                 os.kill(pid, sig)
                 found = True
         return found
 
     def _alive(self) -> bool:
-        assert self.child is not None
-        if self.child.poll() is None:
+        child = self._started
+        if child.poll() is None:
             return True
-        if IS_WINDOWS:
-            return False
         if self._scan(report=False):
             return True
+        if sys.platform == "win32":
+            return False
         try:
-            os.killpg(self.child.pid, 0)
+            os.killpg(child.pid, 0)
         except (ProcessLookupError, PermissionError):
             return False
         return True
 
     def _end_tree(self, grace: float) -> None:
-        """SIGTERM everything, wait up to ``grace`` seconds, then SIGKILL what is left."""
-        self._signal_tree(signal.SIGTERM)
+        """Ask the tree to stop, wait up to ``grace`` seconds, then kill what is left."""
+        self._ask_tree_to_stop()
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
             if not self._alive():
                 return
             time.sleep(0.1)
-        kill = getattr(signal, "SIGKILL", signal.SIGTERM)
+        kill = getattr(signal, "SIGKILL", signal.SIGTERM)  # SIGTERM: TerminateProcess
         for _ in range(50):  # a process may still be starting others
             if not self._signal_tree(kill) or not self._alive():
                 return

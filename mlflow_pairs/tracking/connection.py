@@ -20,16 +20,17 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from mlflow_pairs import __version__
-from mlflow_pairs.config import Settings, config_hash, masked_settings
-from mlflow_pairs.db._engine import describe_db_error, make_engine
-from mlflow_pairs.errors import DatabaseError, TrackingConnectionError
-from mlflow_pairs.secrets import mask_uri, redact
-from mlflow_pairs.tracking._uris import (
+from mlflow_pairs._uris import (
     absolute_artifact_root,
     is_database_uri,
     is_http_uri,
     normalise_store_uri,
+    prepare_sqlite_folder,
 )
+from mlflow_pairs.config import Settings, config_hash, masked_settings
+from mlflow_pairs.db._engine import describe_db_error, make_engine
+from mlflow_pairs.errors import DatabaseError, TrackingConnectionError
+from mlflow_pairs.secrets import mask_uri, redact
 
 if TYPE_CHECKING:
     from mlflow import ActiveRun, MlflowClient
@@ -48,6 +49,10 @@ TAG_PREFIX = "mlflow_pairs."
 REAPED_TAG = f"{TAG_PREFIX}reaped"
 #: Model-version tag ("true") set by :meth:`MlflowConnection.flag_incomplete_version`.
 INCOMPLETE_RUN_TAG = f"{TAG_PREFIX}incomplete_run"
+#: Attribute of an exception that ended a run the store could not mark ended: says so.
+LEFT_RUNNING = "mlflow_pairs_left_running"
+#: Configuration sections about where runs are stored and served, not about the strategy.
+INFRASTRUCTURE_SECTIONS = ("mlflow", "server", "tables")
 
 
 class MlflowConnection:
@@ -83,6 +88,9 @@ class MlflowConnection:
         self.registry_uri = normalise_store_uri(
             settings.mlflow.registry_uri or settings.mlflow.tracking_uri
         )
+        # The embedded default's ./mlruns is created; a mistyped folder is an error.
+        prepare_sqlite_folder(self.tracking_uri, "mlflow.tracking_uri")
+        prepare_sqlite_folder(self.registry_uri, "mlflow.registry_uri")
 
     @property
     def safe_tracking_uri(self) -> str:
@@ -98,7 +106,32 @@ class MlflowConnection:
     def client(self) -> MlflowClient:
         from mlflow import MlflowClient
 
+        self._guard_database_stores()
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+
+    def _guard_database_stores(self) -> None:
+        """Where MLflow talks to a database itself (no tracking server in between), make
+        the stores it uses for this connection's URIs retry a lost database for a while
+        (``$MLFLOW_PAIRS_STORE_RETRY_SECONDS``, default 60), as its HTTP client retries
+        a server, and then fail with one line naming the store (see ``_retry``).
+
+        MLflow keeps one store object per URI for the process (the fluent API and every
+        client share it); reaching it takes MLflow's private store registries, here only.
+        """
+        from mlflow_pairs.tracking._retry import guard_store, store_retry_seconds
+
+        if is_database_uri(self.tracking_uri):
+            from mlflow.tracking._tracking_service.utils import _get_store
+
+            guard_store(_get_store(self.tracking_uri), self.safe_tracking_uri, store_retry_seconds)
+        if is_database_uri(self.registry_uri):
+            from mlflow.tracking._model_registry.utils import _get_store as _get_registry_store
+
+            guard_store(
+                _get_registry_store(self.registry_uri, self.tracking_uri),
+                mask_uri(self.registry_uri),
+                store_retry_seconds,
+            )
 
     def check(self) -> None:
         """Make sure the tracking store answers, retrying with backoff.
@@ -191,6 +224,7 @@ class MlflowConnection:
 
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.registry_uri)
+        self._guard_database_stores()
 
     # -- experiments and runs -----------------------------------------------------------
 
@@ -258,26 +292,76 @@ class MlflowConnection:
     ) -> Iterator[ActiveRun]:
         """Start a run in the configured experiment with the standard tags.
 
-        The run ends FAILED if the block raises, FINISHED otherwise.
+        The run ends FAILED if the block raises, FINISHED otherwise. Where the store is
+        lost for longer than the retries last, the error says so, and whether the run
+        could still be marked (else it is left RUNNING for ``mlflow-pairs runs reap``).
         """
         import mlflow
 
         self.activate()
         experiment = self.get_or_create_experiment()
         all_tags = {**self.standard_tags(sector), **(tags or {})}
-        with mlflow.start_run(
+        run = mlflow.start_run(
             experiment_id=experiment.experiment_id,
             run_name=run_name,
             tags={key: redact(value) for key, value in all_tags.items()},
             nested=nested,
-        ) as run:
+        )
+        try:
             yield run
+        except BaseException as exc:
+            self._end_run(run, "FAILED", exc)
+            raise
+        self._end_run(run, "FINISHED", None)
 
-    def log_settings(self, prefix: str = "config") -> None:
-        """Log the effective configuration, secrets masked, as params of the active run."""
+    def _end_run(self, run: ActiveRun, status: str, failure: BaseException | None) -> None:
+        """End ``run`` with ``status`` when it is still the active run.
+
+        When the store cannot record it, the error says the run is left RUNNING: a lost
+        store's one line says so; any other failure carries the sentence in its
+        :data:`LEFT_RUNNING` attribute (``storage_errors`` adds it to a full disk's line).
+        """
         import mlflow
 
-        mlflow.log_params(_flatten(masked_settings(self.settings), prefix))
+        active = mlflow.active_run()
+        if active is None or active.info.run_id != run.info.run_id:
+            return
+        try:
+            mlflow.end_run(status)
+        except Exception as lost:
+            left = (
+                f"run {run.info.run_id} could not be marked {status} and is left RUNNING "
+                "(`mlflow-pairs runs reap` closes it)"
+            )
+            first = failure if failure is not None else lost
+            if isinstance(lost, TrackingConnectionError) and isinstance(
+                first, TrackingConnectionError
+            ):
+                raise TrackingConnectionError(f"{first}; {left}") from None
+            setattr(first, LEFT_RUNNING, left)
+            logger.info("%s: %s", left, lost)
+            if failure is None:
+                raise
+
+    def log_settings(self, prefix: str = "config", *, infrastructure: bool = True) -> None:
+        """Log the effective configuration, secrets masked, to the active run: whole as
+        the artifact ``config.yaml``, and as params ``{prefix}.{section}.{key}``.
+
+        With ``infrastructure=False`` the params leave out the sections that say where
+        runs are stored and served (:data:`INFRASTRUCTURE_SECTIONS`), so that MLflow's UI,
+        which lists params alphabetically, shows the strategy's settings without them;
+        ``config.yaml`` still holds them.
+        """
+        import mlflow
+
+        masked = masked_settings(self.settings)
+        shown = {
+            section: values
+            for section, values in masked.items()
+            if infrastructure or section not in INFRASTRUCTURE_SECTIONS
+        }
+        mlflow.log_params(_flatten(shown, prefix))
+        mlflow.log_dict(masked, "config.yaml")
 
     def log_dataset(self, panel: PricePanel, *, context: str = "training") -> None:
         """Log a price panel as an MLflow dataset input of the active run (lineage)."""
@@ -292,19 +376,20 @@ class MlflowConnection:
         return self.settings.model_registry.model_name(sector)
 
     def log_model(self, flavor: Any, *, name: str, **kwargs: Any) -> Any:
-        """Log a model with ``flavor.log_model`` in the active run; returns its ``ModelInfo``."""
+        """Log a model with ``flavor.log_model`` in the active run; returns its ``ModelInfo``
+        (with ``registered_model_name``, the version it registered is
+        ``info.registered_model_version``)."""
         self.activate()
         return flavor.log_model(name=name, **kwargs)
 
-    def register_model(
-        self, model_uri: str, name: str, *, tags: Mapping[str, str] | None = None
-    ) -> ModelVersion:
-        """Register ``model_uri`` as a new version of ``name`` (created if needed)."""
-        import mlflow
+    def get_version(self, name: str, version: str | int) -> ModelVersion:
+        """Version ``version`` of registered model ``name``."""
+        return self.client.get_model_version(name, str(version))
 
-        self.activate()
-        version = mlflow.register_model(model_uri, name, tags=dict(tags or {}))
-        return self.client.get_model_version(name, version.version)
+    def tag_version(self, name: str, version: str | int, tags: Mapping[str, str]) -> None:
+        """Set ``tags`` on version ``version`` of registered model ``name``."""
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, str(version), key, value)
 
     def set_alias(self, name: str, alias: str, version: str | int) -> None:
         self.client.set_registered_model_alias(name, alias, str(version))

@@ -17,12 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TextIO
 
+import psutil
 import requests
 
+from mlflow_pairs._uris import (
+    absolute_artifact_root,
+    normalise_store_uri,
+    prepare_sqlite_folder,
+)
 from mlflow_pairs.errors import ServerError
 from mlflow_pairs.secrets import redact, register_secret
 from mlflow_pairs.tracking import _supervise
-from mlflow_pairs.tracking._uris import absolute_artifact_root, normalise_store_uri
 
 __all__ = [
     "PortUnavailableError",
@@ -122,8 +127,9 @@ class TrackingServer:
 
     ``mlflow server`` runs under a small supervisor (:mod:`._supervise`) that ends the whole
     process tree (web server, workers, job runner, huey consumers) when this process stops
-    it or dies, even by SIGKILL, and reports tree processes that exit while it runs.
-    :attr:`process` is that supervisor; it exits with ``mlflow server``'s status.
+    it or dies, even by SIGKILL (or TerminateProcess on Windows), and reports tree processes
+    that exit while it runs. :attr:`process` is that supervisor; it exits with
+    ``mlflow server``'s status.
 
     Output is copied, redacted, to ``echo`` (default: standard error); the last lines are
     kept for error messages.
@@ -135,6 +141,8 @@ class TrackingServer:
         self.process: subprocess.Popen[str] | None = None
         #: The ``mlflow server`` process (leader of its own process group), once known.
         self.server_pid: int | None = None
+        # The same, held while it runs: psutil tells it from a later process with its pid.
+        self._server: psutil.Process | None = None
         self._tail: collections.deque[str] = collections.deque(maxlen=40)
         self._reports: collections.deque[str] = collections.deque(maxlen=10)
         self._reader: threading.Thread | None = None
@@ -152,6 +160,7 @@ class TrackingServer:
         not answer in ``timeout`` seconds. ``grace`` is how long a stop waits for the tree
         to exit after SIGTERM before killing it.
         """
+        prepare_sqlite_folder(self.spec.backend_store_uri, "mlflow.backend_store_uri")
         ensure_port_free(self.spec.host, self.spec.port)
         argv, extra_env = self.spec.command()
         for value in extra_env.values():
@@ -173,12 +182,12 @@ class TrackingServer:
                 text=True,
                 # Out of the terminal's process group: Ctrl-C reaches this process, which
                 # then stops the server in order.
-                start_new_session=sys.platform != "win32",
-                creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
+                **_supervise.new_group_options(),
             )
         except OSError as exc:
             raise ServerError(f"cannot start mlflow server: {exc}") from None
-        assert self.process.stdout is not None
+        if self.process.stdout is None:  # Popen was given stdout=PIPE just above
+            raise RuntimeError("mlflow server started without an output pipe")
         self._reader = threading.Thread(
             target=self._copy_output, args=(self.process.stdout,), daemon=True
         )
@@ -204,6 +213,8 @@ class TrackingServer:
         key, _, value = message.strip().partition("=")
         if key == "pid" and value.isdigit():
             self.server_pid = int(value)
+            with contextlib.suppress(psutil.Error):
+                self._server = psutil.Process(self.server_pid)
             self._server_pid_known.set()
 
     def wait_until_healthy(self, *, timeout: float = 120.0) -> None:
@@ -262,7 +273,8 @@ class TrackingServer:
 
     def wait(self) -> int:
         """Block until the server exits by itself; return its status (negative: a signal)."""
-        assert self.process is not None
+        if self.process is None:
+            raise RuntimeError("wait() before start()")
         status = self.process.wait()
         if self._reader is not None:
             self._reader.join(timeout=5)
@@ -278,9 +290,10 @@ class TrackingServer:
     def stop(self, *, timeout: float = 15.0) -> int | None:
         """Stop the server and its whole process tree; returns its exit status.
 
-        The supervisor sends SIGTERM to the tree and SIGKILL to what is left after
-        ``timeout`` seconds; should it not have finished 10 s later, it and the server's
-        process group are killed from here.
+        The supervisor asks the tree to stop (SIGTERM; CTRL_BREAK_EVENT on Windows) and
+        kills what is left after ``timeout`` seconds; should it not have finished 10 s
+        later, it and the server's process group (on Windows: its process tree) are killed
+        from here.
         """
         process = self.process
         if process is None:
@@ -293,7 +306,9 @@ class TrackingServer:
                 process.kill()
                 process.wait(timeout=10)
                 self._kill_server_group()
-        elif process.returncode < 0:  # the supervisor was killed: its tree may be left
+        elif process.returncode < 0 or sys.platform == "win32":
+            # The supervisor was killed (on Windows that reads as an ordinary exit status):
+            # its tree may be left.
             self._kill_server_group()
         self._close_stdin(process)
         if self._reader is not None:
@@ -302,10 +317,11 @@ class TrackingServer:
 
     def _ask_to_stop(self, process: subprocess.Popen[str], grace: float) -> None:
         try:
-            assert process.stdin is not None
+            if process.stdin is None:
+                raise BrokenPipeError("the supervisor has no control pipe")
             process.stdin.write(f"stop {grace:g}\n")
             process.stdin.flush()
-        except (OSError, ValueError, AssertionError):
+        except (OSError, ValueError):  # already gone: the pipe is closed or broken
             pass
         self._close_stdin(process)
 
@@ -316,7 +332,12 @@ class TrackingServer:
                 process.stdin.close()
 
     def _kill_server_group(self) -> None:
-        if self.server_pid is None or sys.platform == "win32":
+        if sys.platform == "win32":
+            # No process groups to signal: the tree under the server, by parent links.
+            if self._server is not None:
+                _supervise.kill_tree(self._server)
+            return
+        if self.server_pid is None:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.server_pid, signal.SIGKILL)

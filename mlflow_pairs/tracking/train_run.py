@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,24 +13,27 @@ import numpy as np
 import pandas as pd
 
 from mlflow_pairs.backtest import performance
-from mlflow_pairs.promotion import PromotionDecision, decide_promotion
+from mlflow_pairs.backtest.promotion import PromotionDecision, decide_promotion
+from mlflow_pairs.backtest.walkforward import STATUSES
 from mlflow_pairs.tracking.connection import TAG_PREFIX
-from mlflow_pairs.walkforward import STATUSES
 
 if TYPE_CHECKING:
+    from mlflow_pairs.backtest.walkforward import WindowResult
     from mlflow_pairs.data import PricePanel
     from mlflow_pairs.tracking import MlflowConnection
-    from mlflow_pairs.walkforward import WindowResult
 
 __all__ = [
     "candidate_metrics",
     "classification_table",
     "count_configurations",
+    "equity_drawdown_plot",
+    "log_backtest_plots",
     "log_walk_forward",
     "model_lift",
     "pair_table",
     "register_and_promote",
     "screening_table",
+    "spread_signals_plot",
     "strategy_hash",
     "variant_metrics",
 ]
@@ -57,7 +60,7 @@ def variant_metrics(
         probabilistic_sharpe_ratio,
         sharpe_interval,
     )
-    from mlflow_pairs.walkforward import VARIANTS, variant_returns
+    from mlflow_pairs.backtest.walkforward import VARIANTS, variant_returns
 
     table: dict[str, dict[str, float]] = {}
     if not any(len(w.trading_dates) for w in results):
@@ -221,63 +224,126 @@ def _finite(values: dict[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
 
 
-def _plots(results: Sequence[WindowResult], directory: Path) -> None:
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mlflow_pairs.walkforward import VARIANTS, variant_returns
+    return plt
 
+
+def equity_drawdown_plot(returns: Mapping[str, pd.Series], path: Path) -> None:
+    """Equity (growth of 1, net of costs) and drawdown of each variant's daily returns."""
+    plt = _pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
-    for variant in VARIANTS:
-        returns = variant_returns(results, variant)
-        if returns.empty:
+    for variant, series in returns.items():
+        if series.empty:
             continue
-        equity = (1 + returns).cumprod()
+        equity = (1 + series).cumprod()
         top.plot(equity.index, equity, label=variant)
         bottom.plot(equity.index, equity / equity.cummax() - 1, label=variant)
     top.set_title("Equity (net of costs)")
     bottom.set_title("Drawdown")
     top.legend()
     fig.tight_layout()
-    fig.savefig(directory / "equity_drawdown.png", dpi=90)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
 
+
+def spread_signals_plot(predictions: pd.DataFrame, path: Path, entry_z: float = 2.0) -> bool:
+    """The first pair of ``predictions`` (a ``predict(..., all_dates=True)`` output): its
+    z-score with the GARCH-scaled entry band and the days in position, and its GARCH
+    volatility forecast. ``False`` (nothing drawn) when there is no row."""
+    if predictions.empty:
+        return False
+    plt = _pyplot()
+    pair = predictions["pair"].iloc[0]
+    rows = predictions[predictions["pair"] == pair].set_index("date")
+    fig, (a, b) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    a.plot(rows.index, rows["zscore"], label="z-score")
+    band = entry_z * rows["garch_sigma"] / rows["garch_sigma"].median()
+    a.plot(rows.index, band, "--", color="grey", label="GARCH-scaled entry band")
+    a.plot(rows.index, -band, "--", color="grey")
+    held = rows["signal"] != 0
+    a.scatter(rows.index[held], rows["zscore"][held], s=8, color="red", label="in position")
+    a.set_title(f"{pair}: spread z-score, signals and GARCH volatility bands")
+    a.legend()
+    b.plot(rows.index, rows["garch_sigma"], label="GARCH sigma (1 day ahead)")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def _training_plot(history: pd.DataFrame, path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for column in ("loss", "val_loss", "f1", "auc"):
+        ax.plot(history.index, history[column], label=column)
+    ax.set_xlabel("epoch")
+    ax.set_title("GRU training curves (last window)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _plots(results: Sequence[WindowResult], directory: Path) -> None:
+    from mlflow_pairs.backtest.walkforward import VARIANTS, variant_returns
+
+    equity_drawdown_plot(
+        {variant: variant_returns(results, variant) for variant in VARIANTS},
+        directory / "equity_drawdown.png",
+    )
     last = next((w for w in reversed(results) if w.predictions is not None), None)
     if last is not None and last.predictions is not None:
-        pair = last.predictions["pair"].iloc[0]
-        rows = last.predictions[last.predictions["pair"] == pair].set_index("date")
-        fig, (a, b) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
-        a.plot(rows.index, rows["zscore"], label="z-score")
-        band = 2.0 * rows["garch_sigma"] / rows["garch_sigma"].median()
-        a.plot(rows.index, band, "--", color="grey", label="GARCH-scaled entry band")
-        a.plot(rows.index, -band, "--", color="grey")
-        a.scatter(
-            rows.index[rows["signal"] != 0],
-            rows["zscore"][rows["signal"] != 0],
-            s=8,
-            color="red",
-            label="in position",
-        )
-        a.set_title(f"{pair}: spread z-score, signals and GARCH volatility bands")
-        a.legend()
-        b.plot(rows.index, rows["garch_sigma"], label="GARCH sigma (1 day ahead)")
-        b.legend()
-        fig.tight_layout()
-        fig.savefig(directory / "spread_signals.png", dpi=90)
-        plt.close(fig)
+        spread_signals_plot(last.predictions, directory / "spread_signals.png")
         history = pd.DataFrame(last.model.sequence_.history_) if last.model else None
         if history is not None and not history.empty:
-            fig, ax = plt.subplots(figsize=(8, 4))
-            for column in ("loss", "val_loss", "f1", "auc"):
-                ax.plot(history.index, history[column], label=column)
-            ax.set_xlabel("epoch")
-            ax.set_title("GRU training curves (last window)")
-            ax.legend()
-            fig.tight_layout()
-            fig.savefig(directory / "gru_training.png", dpi=90)
-            plt.close(fig)
+            _training_plot(history, directory / "gru_training.png")
+
+
+def log_backtest_plots(
+    variant: str,
+    returns: pd.Series,
+    book: pd.DataFrame,
+    predictions: pd.DataFrame,
+    *,
+    title: str,
+    stats: Mapping[str, float] | None = None,
+    entry_z: float = 2.0,
+) -> None:
+    """The plots of a ``backtest --model`` run, logged under ``plots/`` of the active run
+    as a train run's are: ``equity_drawdown.png``, ``spread_signals.png`` and
+    ``tear_sheet.png`` for the one ``variant`` evaluated.
+
+    Parameters
+    ----------
+    returns : Series of shape (n_days,)
+        The portfolio's net daily returns, indexed by date.
+    book : DataFrame
+        Its trades (``mlflow_pairs.backtest.trades``), with a ``return`` column.
+    predictions : DataFrame
+        The model's ``predict(..., all_dates=True)`` output over the evaluated dates.
+    """
+    import mlflow
+
+    from mlflow_pairs.tracking.tearsheet import tear_sheet
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        equity_drawdown_plot({variant: returns}, folder / "equity_drawdown.png")
+        spread_signals_plot(predictions, folder / "spread_signals.png", entry_z)
+        tear_sheet(
+            {variant: returns},
+            {variant: book},
+            folder / "tear_sheet.png",
+            title=title,
+            intervals={variant: dict(stats or {})},
+        )
+        mlflow.log_artifacts(str(folder), artifact_path="plots")
 
 
 def log_walk_forward(
@@ -289,8 +355,13 @@ def log_walk_forward(
     import mlflow
 
     from mlflow_pairs.backtest import trades
+    from mlflow_pairs.backtest.walkforward import (
+        VARIANTS,
+        positions_table,
+        returns_table,
+        variant_returns,
+    )
     from mlflow_pairs.tracking.tearsheet import tear_sheet
-    from mlflow_pairs.walkforward import VARIANTS, positions_table, returns_table, variant_returns
 
     metrics = variant_metrics(results, n_trials)
     for variant, stats in metrics.items():
@@ -412,38 +483,32 @@ def register_and_promote(
             }
         except (KeyError, ValueError):
             champion_metrics = None
-    info = flavor.log_model(
-        model,
+    info = connection.log_model(
+        flavor,
         name="model",
+        model=model,
         registered_model_name=name,
-        input_example=flavor.input_example(model, panel.prices),
+        input_example=flavor.example_request(model, panel.prices),
         data_hash=panel.content_hash,
     )
     # This run's version, not the newest: another run may register one meanwhile.
-    version = connection.client.get_model_version(name, str(info.registered_model_version))
-    for key, value in candidate.items():
-        connection.client.set_model_version_tag(
-            name, version.version, f"{TAG_PREFIX}{key}", f"{value:.6g}"
-        )
-    connection.client.set_model_version_tag(
-        name, version.version, f"{TAG_PREFIX}evidence", evidence
-    )
+    version = connection.get_version(name, info.registered_model_version)
+    tags = {f"{TAG_PREFIX}{key}": f"{value:.6g}" for key, value in candidate.items()}
+    tags[f"{TAG_PREFIX}evidence"] = evidence
     if evidence != "tested":
-        connection.client.set_model_version_tag(
-            name, version.version, f"{TAG_PREFIX}exploratory", "true"
-        )
+        tags[f"{TAG_PREFIX}exploratory"] = "true"
+    connection.tag_version(name, version.version, tags)
     connection.set_alias(name, registry.challenger_alias, version.version)
     decision = decide_promotion(
         candidate, champion_metrics, connection.settings.performance_thresholds, evidence
     )
-    connection.client.set_model_version_tag(
+    connection.tag_version(
         name,
         version.version,
-        f"{TAG_PREFIX}promotion_decision",
-        "promoted" if decision.promote else "not promoted",
-    )
-    connection.client.set_model_version_tag(
-        name, version.version, f"{TAG_PREFIX}promotion_reasons", "; ".join(decision.reasons)
+        {
+            f"{TAG_PREFIX}promotion_decision": "promoted" if decision.promote else "not promoted",
+            f"{TAG_PREFIX}promotion_reasons": "; ".join(decision.reasons),
+        },
     )
     if decision.promote:
         connection.promote(name, version.version, reason=decision.summary())

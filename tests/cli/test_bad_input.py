@@ -26,6 +26,7 @@ class Case:
     args: tuple[str, ...]
     message: str
     files: dict[str, bytes] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def _config(text: str) -> dict[str, bytes]:
@@ -107,6 +108,16 @@ CASES = [
          {"p.csv": b"date,AAPL,MSFT\n2020-01-02,1e-300,3\n2020-01-03,1,3\n"}),
     Case("price-file-empty", ("data", "check", "--prices", "p.csv"), "cannot read price file",
          {"p.csv": b""}),
+    Case("store-retry-not-a-number", ("train",),
+         "MLFLOW_PAIRS_STORE_RETRY_SECONDS must be a number of seconds >= 0, got 'soon'",
+         env={"MLFLOW_PAIRS_STORE_RETRY_SECONDS": "soon"}),
+    Case("score-prices-missing", ("score", "--model", "m@champion", "--prices", "nope.csv"),
+         "price file nope.csv does not exist"),
+    Case("score-output-extension", ("score", "--model", "m@champion", "--prices", "p.csv",
+         "--output", "scores.txt"), "give a file ending in .csv or .parquet",
+         {"p.csv": b"date,A,B\n2020-01-02,1,2\n"}),
+    Case("score-model-missing", ("score", "--model", "nope@champion", "--prices", "p.csv"),
+         "no registered model 'nope'", {"p.csv": b"date,A,B\n2020-01-02,1,2\n"}),
 ]  # fmt: skip
 
 
@@ -118,7 +129,7 @@ def _env() -> dict[str, str]:
 def test_bad_input_is_one_line_and_exit_2(case: Case, tmp_path: Path) -> None:
     for name, content in case.files.items():
         (tmp_path / name).write_bytes(content)
-    result = pairs_cli(*case.args, env=_env(), cwd=tmp_path, timeout=120)
+    result = pairs_cli(*case.args, env={**_env(), **case.env}, cwd=tmp_path, timeout=120)
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert len(errors) == 1, result.stderr

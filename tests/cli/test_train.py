@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from mlflow_pairs.config import load_settings
-from mlflow_pairs.data import load_panel
 from mlflow_pairs.db import create_database
 from mlflow_pairs.db.records import read_table
+from mlflow_pairs.jobs import load_panel
 from mlflow_pairs.tracking import MlflowConnection
 from tests.cli.test_tables import _artifact, _same, _same_screening, _tagged
 from tests.conftest import pairs_cli, write_config
@@ -137,12 +138,23 @@ def test_main_job_on_the_sample_is_flat_and_registers_an_exploratory_model(
     assert len(answer) >= 1
 
 
-def test_run_has_params_metrics_tables_plots_and_model(synthetic: dict) -> None:
+def test_run_has_params_metrics_tables_plots_and_model(synthetic: dict, tmp_path: Path) -> None:
     connection = synthetic["connection"]
     version = synthetic["version"]
     run = connection.client.get_run(version.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["config.backtest.formation_days"] == "756"
+    # MLflow's UI lists params alphabetically: the strategy's settings are params, where
+    # runs are stored and served is not (it is in config.yaml, with everything else).
+    sections = {key.split(".")[1] for key in run.data.params if key.startswith("config.")}
+    assert {"backtest", "data", "garch", "hedge", "ml", "screening"} <= sections
+    assert not sections & {"mlflow", "server", "tables"}
+    assert sorted(run.data.params)[0].startswith("config.backtest.")
+    downloaded = connection.client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))
+    document = yaml.safe_load(Path(downloaded).read_text())
+    assert document["backtest"]["formation_days"] == 756
+    assert document["mlflow"]["tracking_uri"].startswith("sqlite:///")
+    assert document["server"]["port"] == 5000
     assert run.data.params["universe"].endswith("planted.csv")
     metrics = run.data.metrics
     assert metrics["tested_windows"] >= 4
@@ -347,6 +359,10 @@ def test_models_list_promote_and_backtest_commands(synthetic: dict) -> None:
     assert run.data.tags["mlflow_pairs.in_sample"] == "false"
     assert run.data.params["start"] == f"{trained_to + pd.Timedelta(days=1):%Y-%m-%d}"
     assert "sharpe" in run.data.metrics
+    plots = {a.path for a in connection.client.list_artifacts(run.info.run_id, "plots")}
+    assert {"plots/equity_drawdown.png", "plots/spread_signals.png", "plots/tear_sheet.png"} <= (
+        plots
+    )
     # A start inside the training data is refused without the flag, tagged with it.
     inside = f"{trained_to - pd.Timedelta(days=200):%Y-%m-%d}"
     refused = backtest("--start", inside)

@@ -362,3 +362,77 @@ def test_the_password_as_env_example_shows_it_in_dotenv(clean_env: Path) -> None
     settings = load_settings()
     assert make_url(backend_store_uri(settings)).password == "Sp3c@l:pw/x%41 #1"
     assert "Sp3c" not in repr(masked_settings(settings))
+
+
+# -- files as Windows writes them ------------------------------------------------------
+
+#: A password of cmd.exe's special characters and a backslash, as a Windows user types it.
+_WINDOWS_PASSWORD = 'Wi^n%d!"o\\ws&10'
+#: How each encoding writes a file: with a byte-order mark, as Notepad and PowerShell do.
+_WINDOWS_ENCODINGS = {"utf-8-bom": "utf-8-sig", "utf-16-bom": "utf-16"}
+
+
+def _windows_bytes(text: str, encoding: str) -> bytes:
+    return text.replace("\n", "\r\n").encode(_WINDOWS_ENCODINGS[encoding])
+
+
+@pytest.mark.parametrize("encoding", list(_WINDOWS_ENCODINGS))
+def test_dotenv_with_crlf_and_a_byte_order_mark(clean_env: Path, encoding: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    dotenv = f"MLFLOW_DB_PASSWORD='{_WINDOWS_PASSWORD}'\nEXP_NAME=from_dotenv\n"
+    (clean_env / ".env").write_bytes(_windows_bytes(dotenv, encoding))
+    path = write_config(clean_env / "c.yaml", {"mlflow": {"experiment_name": "${EXP_NAME}"}})
+    settings = load_settings(path)
+    assert settings.mlflow.experiment_name == "from_dotenv"  # no "\r", no mark
+    assert make_url(backend_store_uri(settings)).password == _WINDOWS_PASSWORD
+    shown = repr(masked_settings(settings))
+    assert "postgresql://postgres:***@localhost/mlflow_db" in shown
+    assert "Wi^n" not in shown
+
+
+@pytest.mark.parametrize("encoding", list(_WINDOWS_ENCODINGS))
+def test_config_file_with_crlf_and_a_byte_order_mark(clean_env: Path, encoding: str) -> None:
+    text = (
+        "# saved by Notepad\n"
+        "mlflow:\n"
+        "  experiment_name: windows_exp\n"
+        "  tracking_uri: sqlite:///C:/mlruns/mlflow.db\n"
+        "  artifact_root: C:\\mlruns\n"
+        "sectors:\n"
+        "  active: [technology, energy]\n"
+    )
+    path = clean_env / "config.yaml"
+    path.write_bytes(_windows_bytes(text, encoding))
+    settings = load_settings(path, environ={})
+    assert settings.mlflow.experiment_name == "windows_exp"
+    assert settings.mlflow.tracking_uri == "sqlite:///C:/mlruns/mlflow.db"
+    assert settings.mlflow.artifact_root == "C:\\mlruns"
+    assert settings.sectors.active == ["technology", "energy"]
+
+
+def test_windows_paths_are_shown_as_written(clean_env: Path) -> None:
+    config = clean_env / "config.yaml"
+    config.write_text(
+        "mlflow:\n"
+        "  tracking_uri: sqlite:///C:/mlruns/mlflow.db\n"
+        "  artifact_root: file:///C:/mlruns\n"
+        "  registry_uri: 'sqlite:///C:\\mlruns\\registry.db'\n",
+        encoding="utf-8",
+    )
+    result = pairs_cli("--config", str(config), "config", "show", cwd=clean_env)
+    assert result.returncode == 0, result.stderr
+    assert "tracking_uri: sqlite:///C:/mlruns/mlflow.db" in result.stdout
+    assert "artifact_root: file:///C:/mlruns" in result.stdout
+    assert "registry_uri: sqlite:///C:\\mlruns\\registry.db" in result.stdout
+
+
+def test_a_windows_path_in_double_quotes_says_how_to_write_it(clean_env: Path) -> None:
+    path = clean_env / "config.yaml"
+    path.write_text('mlflow:\n  artifact_root: "C:\\data\\mlruns"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    message = str(info.value)
+    assert "unknown escape character" in message
+    assert "single quotes or with forward slashes" in message
+    assert "\n" not in message

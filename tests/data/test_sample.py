@@ -6,8 +6,8 @@ import hashlib
 
 from numpy.testing import assert_allclose
 
-from mlflow_pairs.data import load_panel
 from mlflow_pairs.default_plugins.sample import SAMPLE_SECTORS, sample_path
+from mlflow_pairs.jobs import load_panel
 from mlflow_pairs.plugins import get_universes
 
 SHA256 = "ee21cac28befb1d0a739a9ceb22184f995394726aa0cfde9a21941d1ac04ac0d"

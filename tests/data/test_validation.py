@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlflow_pairs.data import DataError, GapPolicy, build_panel, load_panel, read_price_file
+from mlflow_pairs.data import DataError, GapPolicy, build_panel, read_price_file
+from mlflow_pairs.jobs import load_panel
 from tests.conftest import pairs_cli
 
 DATES = pd.to_datetime(["2021-01-04", "2021-01-05", "2021-01-06", "2021-01-07", "2021-01-08"])

@@ -8,13 +8,14 @@ import pytest
 from numpy.testing import assert_allclose
 
 from mlflow_pairs.features import (
-    FeatureError,
+    Feature,
     PairFrame,
+    PairPanel,
     ReturnCorrelation,
     SpreadReturn,
     SpreadVolatility,
     SpreadZScore,
-    compute_features,
+    spread_of,
 )
 
 
@@ -59,14 +60,54 @@ def test_correlation_against_numpy(pair: PairFrame) -> None:
         assert values[t] == pytest.approx(expected, rel=1e-9)
 
 
-def test_compute_features_checks_declared_columns(pair: PairFrame) -> None:
-    class Liar(SpreadReturn):
-        columns = ("something_else",)
+@pytest.mark.parametrize(
+    "feature",
+    [SpreadZScore(window=10), SpreadReturn(), SpreadVolatility(window=5), ReturnCorrelation(30)],
+    ids=lambda f: f.name,
+)
+def test_one_pair_equals_its_column_of_the_panel(pair: PairFrame, feature: Feature) -> None:
+    other = PairFrame.from_prices(pair.x, pair.y, hedge_ratio=0.7, intercept=-0.1)
+    panel = PairPanel(
+        pair.index,
+        np.column_stack([pair.y, other.y]),
+        np.column_stack([pair.x, other.x]),
+        np.column_stack([pair.spread, other.spread]),
+        np.array([pair.hedge_ratio, other.hedge_ratio]),
+        np.array([pair.intercept, other.intercept]),
+    )
+    computed = feature.compute_panel(panel)
+    for k, one in enumerate((pair, other)):
+        alone = feature.compute(one)
+        assert list(alone.columns) == list(feature.columns)
+        assert alone.index.equals(one.spread.index)
+        for column in feature.columns:
+            np.testing.assert_allclose(alone[column], computed[column][:, k], rtol=1e-12)
 
-    combined = compute_features(pair, [SpreadZScore(), SpreadReturn()])
-    assert list(combined.columns) == ["spread_zscore", "spread_return"]
-    with pytest.raises(FeatureError, match=r"'spread_return' returned columns \['spread_return'\]"):
-        compute_features(pair, [Liar()])
+
+def test_a_feature_implements_one_of_the_two_forms(pair: PairFrame) -> None:
+    with pytest.raises(TypeError, match="Lazy must implement compute_panel or compute"):
+
+        class Lazy(Feature):
+            name = "lazy"
+            columns = ("lazy",)
+
+    class PerPair(Feature):
+        name = "per_pair"
+        columns = ("per_pair",)
+
+        def compute(self, pair: PairFrame) -> pd.DataFrame:
+            return pd.DataFrame({"per_pair": pair.spread * 2}, index=pair.spread.index)
+
+    panel = PairPanel.of(pair)
+    np.testing.assert_allclose(
+        PerPair().compute_panel(panel)["per_pair"][:, 0], 2 * pair.spread.to_numpy()
+    )
+
+
+def test_the_spread_is_log_y_minus_hedged_log_x(pair: PairFrame) -> None:
+    expected = np.log(pair.y) - 1.2 * np.log(pair.x) - 0.3
+    np.testing.assert_allclose(pair.spread, expected, rtol=1e-15)
+    assert spread_of(np.log(4.0), np.log(2.0), 2.0, 0.5) == pytest.approx(-0.5)
 
 
 def test_windows_must_be_meaningful() -> None:

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_array_equal
 
-from mlflow_pairs.data import load_panel
 from mlflow_pairs.features import PairFrame
+from mlflow_pairs.jobs import load_panel
 from mlflow_pairs.plugins import get_features
 
 FEATURES = get_features()

@@ -13,7 +13,7 @@ import pytest
 
 from mlflow_pairs import flavor
 from mlflow_pairs.config import load_settings
-from mlflow_pairs.data import load_panel
+from mlflow_pairs.jobs import load_panel
 from mlflow_pairs.model import GarchGruModel, TrainingConfig
 from mlflow_pairs.plugins import features_for_sector
 from mlflow_pairs.tracking import MlflowConnection
@@ -44,7 +44,7 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(panel.prices)
-    example = flavor.input_example(model, panel.prices)
+    example = flavor.example_request(model, panel.prices)
     with connection.start_run(sector="technology"):
         info = flavor.log_model(
             model,

@@ -17,7 +17,7 @@ from mlflow_pairs.model import (
     TrainingConfig,
     first_passage_target,
 )
-from mlflow_pairs.signals import SignalRule
+from mlflow_pairs.model.signals import SignalRule
 from tests.model.simulate import mean_reverting_pairs
 
 FAST = TrainingConfig(epochs=3, seed=7, hidden_size=8)

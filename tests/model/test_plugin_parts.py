@@ -30,7 +30,7 @@ from mlflow_pairs.model.parts import VolatilityPart
 from mlflow_pairs.model.volatility import GarchPart, GarchSpec, GarchState
 from mlflow_pairs.plugins import PluginConflictError, get_model_parts, plugin_failures, pm
 from mlflow_pairs.tracking import MlflowConnection
-from tests.conftest import write_config
+from tests.conftest import mlflow_uris_restored, write_config
 from tests.model.simulate import mean_reverting_pairs
 
 LAMBDA = 0.94
@@ -200,18 +200,14 @@ def logged(model: GarchGruModel, tmp_path_factory: pytest.TempPathFactory) -> di
         root / "config.yaml",
         {"mlflow": {"tracking_uri": uri, "artifact_root": f"file:{root / 'artifacts'}"}},
     )
-    # The connection points MLflow's globals at this store: put both back at once, so
-    # later modules (the session's registered model) keep theirs.
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    connection = MlflowConnection(load_settings(config, environ={}))
-    try:
+    # The connection points MLflow's globals at this store: put both back as they were
+    # (unset included), so later modules keep theirs.
+    with mlflow_uris_restored():
+        connection = MlflowConnection(load_settings(config, environ={}))
         with connection.start_run(sector="energy"):
             info = flavor.log_model(model, name="model")
         # Read back from the store into a local folder, loaded from there below.
         local = mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(root / "back"))
-    finally:
-        mlflow.set_tracking_uri(previous[0])
-        mlflow.set_registry_uri(previous[1])
     return {"info": info, "uri": uri, "root": Path(root), "path": local}
 
 

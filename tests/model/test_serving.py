@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,35 +20,30 @@ import pytest
 import requests
 
 from tests.conftest import free_port
-from tests.model.conftest import MODEL_NAME
+from tests.model.conftest import MODEL_NAME, model_path
 
 pytestmark = pytest.mark.server
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 
 
-@pytest.fixture(scope="module")
-def served(registered: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+#: The served model's request cap in these tests (the default is 20,000 rows).
+MAX_ROWS = 1000
+
+
+@contextlib.contextmanager
+def _serve(model_uri: str, env: dict[str, str], log: Path) -> Iterator[str]:
+    """``mlflow models serve`` on a free loopback port; yields its URL."""
     port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
     with log.open("w") as handle:
         process = subprocess.Popen(
             [
-                MLFLOW,
-                "models",
-                "serve",
-                "-m",
-                f"models:/{MODEL_NAME}@champion",
-                "--env-manager",
-                "local",
-                "--host",
-                "127.0.0.1",
-                "-p",
-                str(port),
+                MLFLOW, "models", "serve", "-m", model_uri, "--env-manager", "local",
+                "--host", "127.0.0.1", "-p", str(port),
             ],
             stdout=handle,
             stderr=subprocess.STDOUT,
-            env=registered["env"],
-        )
+            env=env,
+        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -62,6 +60,14 @@ def served(registered: dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served(registered: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    env = {**registered["env"], "MLFLOW_PAIRS_MAX_REQUEST_ROWS": str(MAX_ROWS)}
+    with _serve(f"models:/{MODEL_NAME}@champion", env, log) as url:
+        yield url
 
 
 def _expected(
@@ -139,54 +145,232 @@ def test_params_through_the_server(
     _compare(answer.json(), _expected(registered, request_prices, params))
 
 
-def test_missing_symbol_is_http_400_naming_it(served: str, request_prices: pd.DataFrame) -> None:
-    wire = request_prices.drop(columns=["AAPL"]).assign(
-        date=request_prices["date"].dt.strftime("%Y-%m-%d")
-    )
-    answer = requests.post(
-        f"{served}/invocations",
-        timeout=60,
-        json={"dataframe_records": json.loads(wire.to_json(orient="records"))},
-    )
-    assert answer.status_code == 400
-    assert "missing symbol(s) AAPL" in answer.json()["message"]
+# -- bad input over HTTP, table-driven ----------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("params", "named"),
-    [
-        ({"max_holding": -5}, "max_holding must be a whole number of days >= 1, got -5"),
-        ({"max_holding": 0}, "max_holding must be a whole number of days >= 1, got 0"),
-        ({"entry_z": 5.0}, "exit_z < entry_z < stop_z"),
-        ({"min_probability": 1.5}, "min_probability must be in [0, 1]"),
-    ],
-    ids=["holding-negative", "holding-zero", "entry-beyond-stop", "probability-above-1"],
-)
-def test_bad_params_are_http_400(
-    served: str, request_prices: pd.DataFrame, params: dict[str, Any], named: str
+@dataclass(frozen=True)
+class HttpCase:
+    """A request made from the 250 good rows (``records``: a list of dicts, changed in
+    place by ``change``), the status it must get and what its message must say.
+
+    ``one_line``: the message is the model's own single line. MLflow's scoring server
+    checks param types against the signature itself; its message then holds the request's
+    data (``Failed to predict data ...``), so those cases check the status and the name.
+    """
+
+    name: str
+    status: int
+    message: str
+    params: dict[str, Any] | None = None
+    change: Callable[[list[dict[str, Any]]], Any] | None = None
+    rows: int = 250
+    long: bool = False
+    one_line: bool = True
+
+
+def _set(row: int, column: str, value: Any) -> Callable[[list[dict[str, Any]]], None]:
+    def change(records: list[dict[str, Any]]) -> None:
+        records[row][column] = value
+
+    return change
+
+
+def _every(column: str, value: Any) -> Callable[[list[dict[str, Any]]], None]:
+    def change(records: list[dict[str, Any]]) -> None:
+        for record in records:
+            record[column] = value
+
+    return change
+
+
+def _drop(column: str) -> Callable[[list[dict[str, Any]]], None]:
+    def change(records: list[dict[str, Any]]) -> None:
+        for record in records:
+            record.pop(column)
+
+    return change
+
+
+def _swap(records: list[dict[str, Any]]) -> None:
+    records[5], records[6] = records[6], records[5]
+
+
+def _repeat_date(records: list[dict[str, Any]]) -> None:
+    records[5]["date"] = records[4]["date"]
+
+
+HTTP_CASES = [
+    HttpCase("symbol-missing", 400, "missing symbol(s) AAPL", change=_drop("AAPL")),
+    HttpCase("holding-negative", 400, "max_holding must be a whole number of days >= 1, got -5",
+             params={"max_holding": -5}),
+    HttpCase("holding-zero", 400, "max_holding must be a whole number of days >= 1, got 0",
+             params={"max_holding": 0}),
+    HttpCase("entry-beyond-stop", 400, "exit_z < entry_z < stop_z", params={"entry_z": 5.0}),
+    HttpCase("probability-above-1", 400, "min_probability must be in [0, 1]",
+             params={"min_probability": 1.5}),
+    HttpCase("param-unknown", 400, "unknown param(s) entryz (known: all_dates, entry_z",
+             params={"entryz": 2.5}),
+    HttpCase("param-unknown-beside-known", 400, "unknown param(s) holding",
+             params={"entry_z": 2.5, "holding": 5}),
+    HttpCase("param-wrong-type", 400, "entry_z", params={"entry_z": "two"}, one_line=False),
+    HttpCase("price-true", 400, "column AAPL holds True on 2016-01-13: true/false is not a price",
+             change=_set(5, "AAPL", True)),
+    HttpCase("price-column-true", 400, "column MSFT holds", change=_every("MSFT", True)),
+    HttpCase("price-true-long", 400, "column price holds True", change=_set(3, "price", True),
+             long=True),
+    HttpCase("price-text", 400, "column AAPL is not numeric: 'abc' on 2016-01-13",
+             change=_set(5, "AAPL", "abc")),
+    HttpCase("price-object", 400, "column AAPL is not numeric", change=_set(5, "AAPL", {"a": 1})),
+    HttpCase("price-null", 400, "missing price for AAPL on 2016-01-13",
+             change=_set(5, "AAPL", None)),
+    HttpCase("price-negative", 400, "non-positive price -1 for AAPL on 2016-01-13",
+             change=_set(5, "AAPL", -1)),
+    HttpCase("date-garbage", 400, "has no valid date: 'garbage'",
+             change=_set(5, "date", "garbage")),
+    HttpCase("date-repeated", 400, "duplicate date 2016-01-12", change=_repeat_date),
+    HttpCase("dates-unsorted", 400, "dates are not in increasing order", change=_swap),
+    HttpCase("history-too-short", 400, "5 dates (2016-12-23 on), the model needs at least",
+             rows=5),
+    HttpCase("rows-over-the-cap", 413, f"{MAX_ROWS + 1} rows, more than the {MAX_ROWS} this "
+             "server accepts (set MLFLOW_PAIRS_MAX_REQUEST_ROWS", rows=MAX_ROWS + 1),
+]  # fmt: skip
+
+
+def _records(prices: pd.DataFrame, case: HttpCase) -> list[dict[str, Any]]:
+    wire = prices.iloc[-case.rows :].reset_index(names="date")
+    wire["date"] = wire["date"].dt.strftime("%Y-%m-%d")
+    if case.long:
+        wire = wire.melt(id_vars="date", var_name="symbol", value_name="price")
+        wire = wire.sort_values(["date", "symbol"], kind="stable")
+    records: list[dict[str, Any]] = json.loads(wire.to_json(orient="records"))
+    if case.change is not None:
+        case.change(records)
+    return records
+
+
+@pytest.mark.parametrize("case", HTTP_CASES, ids=[c.name for c in HTTP_CASES])
+def test_bad_request_is_one_line_with_its_status(
+    served: str, registered: dict[str, Any], case: HttpCase
 ) -> None:
+    body: dict[str, Any] = {"dataframe_records": _records(registered["prices"], case)}
+    if case.params is not None:
+        body["params"] = case.params
+    answer = requests.post(f"{served}/invocations", json=body, timeout=60)
+    assert answer.status_code == case.status, answer.text
+    message = answer.json()["message"]
+    assert case.message in message
+    assert "Traceback" not in answer.text
+    if case.one_line:
+        assert "\n" not in message, message
+        assert "Failed to predict data" not in message, message
+
+
+def test_a_refused_unknown_param_leaves_the_next_request_alone(
+    served: str, registered: dict[str, Any], request_prices: pd.DataFrame
+) -> None:
+    """MLflow drops undeclared params before the model runs; the model refuses them from
+    MLflow's warning, for that request only, even when MLflow then refuses the request
+    for another param before the model runs."""
+    wire = request_prices.assign(date=request_prices["date"].dt.strftime("%Y-%m-%d"))
+    records = json.loads(wire.to_json(orient="records"))
+    for params in ({"entryz": 2.5, "entry_z": "two"}, {"entryz": 2.5}):
+        answer = requests.post(
+            f"{served}/invocations",
+            json={"dataframe_records": records, "params": params},
+            timeout=60,
+        )
+        assert answer.status_code == 400, answer.text
+    params = {"entry_z": 1.5}
+    answer = requests.post(
+        f"{served}/invocations", json={"dataframe_records": records, "params": params}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    _compare(answer.json(), _expected(registered, request_prices, params))
+
+
+def test_the_row_cap_is_the_model_config_or_the_environment(
+    registered: dict[str, Any], request_prices: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process: 20,000 rows by default (saved in the MLmodel file), ``model_config`` or
+    ``MLFLOW_PAIRS_MAX_REQUEST_ROWS`` (which wins) changes it, 0 lifts it."""
+    from mlflow.exceptions import MlflowException
+
+    from mlflow_pairs import flavor
+
+    mlflow.set_tracking_uri(registered["uri"])
+    uri = f"models:/{MODEL_NAME}@champion"
+    monkeypatch.delenv(flavor.MAX_REQUEST_ROWS_ENV, raising=False)
+    model = mlflow.pyfunc.load_model(uri)
+    assert model.metadata.flavors["python_function"]["config"] == {"max_request_rows": 20_000}
+    assert len(model.predict(request_prices)) == 2
+    small = mlflow.pyfunc.load_model(uri, model_config={"max_request_rows": 100})
+    with pytest.raises(MlflowException) as info:
+        small.predict(request_prices)
+    assert info.value.get_http_status_code() == 413
+    assert str(info.value).startswith("model input: 250 rows, more than the 100 this server")
+    monkeypatch.setenv(flavor.MAX_REQUEST_ROWS_ENV, "0")
+    assert len(mlflow.pyfunc.load_model(uri, model_config={"max_request_rows": 100}).predict(
+        request_prices
+    )) == 2  # fmt: skip
+    monkeypatch.setenv(flavor.MAX_REQUEST_ROWS_ENV, "many")
+    with pytest.raises(MlflowException, match="MLFLOW_PAIRS_MAX_REQUEST_ROWS must be a whole"):
+        mlflow.pyfunc.load_model(uri)
+
+
+def test_unknown_param_and_boolean_price_in_process(
+    registered: dict[str, Any], request_prices: pd.DataFrame
+) -> None:
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(registered["uri"])
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
+    with pytest.raises(MlflowException, match=r"unknown param\(s\) entryz"):
+        model.predict(request_prices, params={"entryz": 2.5})
+    flagged = request_prices.astype({"AMD": object})
+    flagged.loc[7, "AMD"] = True
+    with pytest.raises(MlflowException, match="column AMD holds True") as info:
+        model.predict(flagged)
+    assert info.value.get_http_status_code() == 400
+
+
+@pytest.fixture(scope="module")
+def served_broken(
+    registered: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The model with a fault of its own: a scaler one feature short (as a bug writing
+    ``model.json`` would leave it). It loads; every prediction fails inside the model."""
+    folder = tmp_path_factory.mktemp("broken") / "model"
+    shutil.copytree(model_path(registered), folder)
+    document = json.loads((folder / "data" / "model.json").read_text())
+    document["scaler"]["mean"] = document["scaler"]["mean"][:-1]
+    (folder / "data" / "model.json").write_text(json.dumps(document))
+    with _serve(str(folder), registered["env"], folder.parent / "serve.log") as url:
+        yield url
+
+
+def test_a_fault_of_the_model_is_http_500_not_400(
+    served_broken: str, request_prices: pd.DataFrame
+) -> None:
+    """Only validated input errors are the client's fault (400); the model's own failure
+    (here numpy's broadcasting ValueError) is a 500 naming it, on one line."""
     wire = request_prices.assign(date=request_prices["date"].dt.strftime("%Y-%m-%d"))
     answer = requests.post(
-        f"{served}/invocations",
+        f"{served_broken}/invocations",
+        json={"dataframe_records": json.loads(wire.to_json(orient="records"))},
         timeout=60,
-        json={"dataframe_records": json.loads(wire.to_json(orient="records")), "params": params},
+    )
+    assert answer.status_code == 500, answer.text
+    message = answer.json()["message"]
+    assert message.startswith("garch_gru model failed with ValueError: operands could not be")
+    assert "an internal error, not the request's fault" in message
+    assert "\n" not in message
+    # Bad input is still the client's fault there: it is refused before the model runs.
+    answer = requests.post(
+        f"{served_broken}/invocations",
+        json={"dataframe_records": json.loads(wire.drop(columns="AAPL").to_json(orient="records"))},
+        timeout=60,
     )
     assert answer.status_code == 400, answer.text
-    assert named in answer.json()["message"]
-
-
-def test_wrong_param_type_is_http_400(served: str, request_prices: pd.DataFrame) -> None:
-    wire = request_prices.assign(date=request_prices["date"].dt.strftime("%Y-%m-%d"))
-    answer = requests.post(
-        f"{served}/invocations",
-        timeout=60,
-        json={
-            "dataframe_records": json.loads(wire.to_json(orient="records")),
-            "params": {"entry_z": "two"},
-        },
-    )
-    assert answer.status_code == 400
-    assert "entry_z" in answer.json()["message"]
 
 
 def test_mlflow_models_predict(

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from statsmodels.tsa.stattools import adfuller, coint
 
-from mlflow_pairs.data import load_panel
 from mlflow_pairs.default_plugins.sample import SAMPLE_SECTORS
+from mlflow_pairs.jobs import load_panel
 from mlflow_pairs.screening import ScreeningCriteria, engle_granger, screen
 
 WINDOWS = [("2005-01-01", "2009-12-31"), ("2016-01-01", "2018-12-31")]

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_pairs.config import load_settings
-from mlflow_pairs.data import load_panel
 from mlflow_pairs.default_plugins.sample import sample_path
+from mlflow_pairs.jobs import load_panel
 from mlflow_pairs.tracking import MlflowConnection
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from mlflow_pairs import hookimpl
@@ -38,7 +40,7 @@ class VolatilityRegime(Feature):
 
 
 @hookimpl
-def register_universes(register):  # type: ignore[no-untyped-def]
+def register_universes(register: Callable[[Universe], None]) -> None:
     register(
         Universe(
             name="energy",
@@ -51,5 +53,5 @@ def register_universes(register):  # type: ignore[no-untyped-def]
 
 
 @hookimpl
-def register_features(register):  # type: ignore[no-untyped-def]
+def register_features(register: Callable[[Feature], None]) -> None:
     register(VolatilityRegime())

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
 from mlflow_pairs import hookimpl
 from mlflow_pairs.data import Universe
-from mlflow_pairs.features import Feature, PairFrame, PairPanel
+from mlflow_pairs.features import Feature, PairPanel
 
 __all__ = ["TECHNOLOGY_SYMBOLS", "JumpIntensity"]
 
@@ -47,17 +49,13 @@ class JumpIntensity(Feature):
         either = np.fmax(self._jumps(y), self._jumps(x))
         return either.rolling(self.window, min_periods=self.window).mean()
 
-    def compute(self, pair: PairFrame) -> pd.DataFrame:
-        intensity = self._intensity(pair.y.to_frame(), pair.x.to_frame()).iloc[:, 0]
-        return pd.DataFrame({"tech_jump_intensity": intensity.to_numpy()}, index=pair.spread.index)
-
     def compute_panel(self, panel: PairPanel) -> dict[str, np.ndarray]:
         intensity = self._intensity(pd.DataFrame(panel.y), pd.DataFrame(panel.x))
         return {"tech_jump_intensity": intensity.to_numpy()}
 
 
 @hookimpl
-def register_universes(register):  # type: ignore[no-untyped-def]
+def register_universes(register: Callable[[Universe], None]) -> None:
     register(
         Universe(
             name="technology",
@@ -70,5 +68,5 @@ def register_universes(register):  # type: ignore[no-untyped-def]
 
 
 @hookimpl
-def register_features(register):  # type: ignore[no-untyped-def]
+def register_features(register: Callable[[Feature], None]) -> None:
     register(JumpIntensity())

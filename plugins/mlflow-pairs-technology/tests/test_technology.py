@@ -5,8 +5,8 @@ import pandas as pd
 from mlflow_pairs_technology import JumpIntensity
 from numpy.testing import assert_allclose
 
-from mlflow_pairs.data import load_panel
 from mlflow_pairs.features import PairFrame
+from mlflow_pairs.jobs import load_panel
 from mlflow_pairs.plugins import get_features, get_universes, list_plugins
 
 

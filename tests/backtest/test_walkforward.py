@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 
 from mlflow_pairs.backtest import CostModel
+from mlflow_pairs.backtest.walkforward import positions_table, run_walk_forward, windows
 from mlflow_pairs.model import GarchGruModel, TrainingConfig
+from mlflow_pairs.model.signals import SignalRule
 from mlflow_pairs.screening import ScreeningCriteria
-from mlflow_pairs.signals import SignalRule
-from mlflow_pairs.walkforward import positions_table, run_walk_forward, windows
 from tests.model.simulate import mean_reverting_pairs
 
 

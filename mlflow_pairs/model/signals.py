@@ -12,6 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlflow_pairs.config import BacktestSettings
+
+#: The one definition of the defaults: the ``backtest`` section of the configuration.
+_DEFAULTS = BacktestSettings()
+
 __all__ = ["SignalRule", "leg_weights", "positions", "threshold_scale"]
 
 
@@ -35,11 +40,11 @@ class SignalRule:
         Scale thresholds by ``clip(vol_ratio, *vol_clip)``.
     """
 
-    entry_z: float = 2.0
-    exit_z: float = 0.5
-    stop_z: float = 4.0
-    min_probability: float = 0.5
-    max_holding: int = 20
+    entry_z: float = _DEFAULTS.entry_z
+    exit_z: float = _DEFAULTS.exit_z
+    stop_z: float = _DEFAULTS.stop_z
+    min_probability: float = _DEFAULTS.min_probability
+    max_holding: int = _DEFAULTS.max_holding
     vol_scaling: bool = True
     vol_clip: tuple[float, float] = (0.5, 2.0)
 

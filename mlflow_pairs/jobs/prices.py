@@ -1,4 +1,9 @@
-"""Load → validate → align: prices for a universe or a user's file, as a PricePanel."""
+"""Prices for a registered universe or a user's file: load → validate → align, as a
+:class:`~mlflow_pairs.data.PricePanel`.
+
+This sits above the plugin registry (it looks universes and price sources up by name);
+:mod:`mlflow_pairs.data` below it only defines the panel, the sources' contract and the
+checks."""
 
 from __future__ import annotations
 
@@ -9,10 +14,11 @@ import pandas as pd
 
 from mlflow_pairs.data.errors import DataError
 from mlflow_pairs.data.files import format_of
-from mlflow_pairs.data.panel import GapPolicy, PricePanel, build_panel, content_hash
+from mlflow_pairs.data.panel import GapPolicy, PricePanel, build_panel
 from mlflow_pairs.errors import MlflowPairsError
+from mlflow_pairs.plugins import get_price_source, get_universe
 
-__all__ = ["combine_panels", "load_panel", "universe_sectors"]
+__all__ = ["load_panel", "universe_sectors"]
 
 
 def load_panel(
@@ -30,8 +36,6 @@ def load_panel(
     Exactly one of ``universe`` and ``prices`` is given. ``symbols`` narrows either one
     (for a universe it must be a subset of its symbols).
     """
-    from mlflow_pairs.plugins import get_price_source, get_universe
-
     if (universe is None) == (prices is None):
         raise MlflowPairsError("give either a universe or a price file (--prices), not both")
     start_ts = pd.Timestamp(start) if start is not None else None
@@ -69,35 +73,8 @@ def load_panel(
     )
 
 
-def combine_panels(panels: Sequence[PricePanel]) -> PricePanel:
-    """Several panels side by side on their common dates (a symbol keeps its first column)."""
-    if len(panels) == 1:
-        return panels[0]
-    frames = []
-    seen: set[str] = set()
-    for panel in panels:
-        fresh = [s for s in panel.symbols if s not in seen]
-        seen.update(fresh)
-        frames.append(panel.prices[fresh])
-    prices = pd.concat(frames, axis=1, join="inner")
-    if prices.empty:
-        raise DataError("empty-range", "the universes share no trading dates", symbols=sorted(seen))
-    first = panels[0]
-    return PricePanel(
-        prices=prices,
-        source="+".join(dict.fromkeys(p.source for p in panels)),
-        source_uri=" ".join(dict.fromkeys(p.source_uri for p in panels)),
-        universe=",".join(p.universe or p.source for p in panels),
-        gap_policy=first.gap_policy,
-        gaps_handled=sum(p.gaps_handled for p in panels),
-        content_hash=content_hash(prices),
-    )
-
-
 def universe_sectors(names: Sequence[str]) -> dict[str, str]:
     """``{symbol: sector}`` of the named universes (the first universe naming a symbol wins)."""
-    from mlflow_pairs.plugins import get_universe
-
     sectors: dict[str, str] = {}
     for name in names:
         universe = get_universe(name)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mlflow_pairs.backtest.promotion import decide_promotion
 from mlflow_pairs.config import PerformanceThresholds
-from mlflow_pairs.promotion import decide_promotion
 
 GATES = PerformanceThresholds()  # F1 >= 0.7, Sharpe >= 1.0, lift > 0; +0.02, +0.1, -0.01
 

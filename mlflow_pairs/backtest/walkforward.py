@@ -16,8 +16,8 @@ import pandas as pd
 from mlflow_pairs.backtest import CostModel, PairBacktest, backtest_pair, portfolio_returns
 from mlflow_pairs.data.errors import DataError
 from mlflow_pairs.model import GarchGruModel
+from mlflow_pairs.model.signals import SignalRule
 from mlflow_pairs.screening import ScreeningCriteria, ScreeningResult, screen
-from mlflow_pairs.signals import SignalRule
 
 __all__ = [
     "STATUSES",
@@ -27,6 +27,7 @@ __all__ = [
     "positions_table",
     "returns_table",
     "run_walk_forward",
+    "trade_predictions",
     "variant_returns",
     "windows",
 ]
@@ -187,36 +188,45 @@ def run_walk_forward(
                     trading_rows = predicted[predicted["date"] >= trade_span[0]]
                     window.classification = model.classification_frame(trading_rows)
                 if window.status != "flat":
-                    window.backtests[variant] = _trade(predicted, request, trade_span, costs)
+                    window.backtests[variant] = trade_predictions(
+                        predicted, request, costs, *trade_span
+                    )
         results.append(window)
         if on_window is not None:
             on_window(number, len(plan), window)
     return results
 
 
-def _trade(
+def trade_predictions(
     predicted: pd.DataFrame,
     prices: pd.DataFrame,
-    span: tuple[pd.Timestamp, pd.Timestamp],
     costs: CostModel,
+    start: pd.Timestamp,
+    end: pd.Timestamp | None = None,
 ) -> dict[str, PairBacktest]:
-    """Backtest each pair over the trading window: flat before the formation's last day,
-    positions closed at the window's last close, paying the exit cost that day."""
-    start, end = span
+    """Backtest each pair of a model's ``predicted`` rows (``all_dates``) from ``start`` to
+    ``end`` (default: the last date).
+
+    Flat before ``start``: only the signal of the last day before it counts, executed on
+    ``start``'s bar. Every position is closed at the last close on or before ``end``,
+    paying the exit cost that day. The walk-forward trades each window this way, and
+    ``backtest --model`` the dates after the model's data.
+    """
     out = {}
     for pair, rows in predicted.groupby("pair", sort=False):
         rows = rows.set_index("date")
         signal = rows["signal"].astype(float).copy()
         dates = signal.index
+        stop = dates[-1] if end is None else end
         before = dates[dates < start]
-        last_formation_day = before[-1] if len(before) else None
-        signal[(dates < start) & (dates != last_formation_day)] = 0.0
-        signal[dates >= end] = 0.0
+        last_before = before[-1] if len(before) else None
+        signal[(dates < start) & (dates != last_before)] = 0.0
+        signal[dates >= stop] = 0.0
         y, x = rows["y"].iloc[0], rows["x"].iloc[0]
         result = backtest_pair(
             pair, prices[y], prices[x], signal, rows["hedge_ratio"], costs, liquidate=True
         )
-        keep = (result.frame.index >= start) & (result.frame.index <= end)
+        keep = (result.frame.index >= start) & (result.frame.index <= stop)
         out[pair] = PairBacktest(pair, result.frame[keep])
     return out
 

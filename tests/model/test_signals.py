@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlflow_pairs.signals import SignalRule, leg_weights, positions, threshold_scale
+from mlflow_pairs.model.signals import SignalRule, leg_weights, positions, threshold_scale
 
 
 def test_entry_exit_and_stop_by_hand() -> None:
