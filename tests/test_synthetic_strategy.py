@@ -22,6 +22,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from mlflow_pairs.backtest import CostModel
+from mlflow_pairs.backtest.results import model_lift
 from mlflow_pairs.backtest.uncertainty import sharpe_interval
 from mlflow_pairs.backtest.walkforward import (
     WindowResult,
@@ -32,7 +33,6 @@ from mlflow_pairs.backtest.walkforward import (
 from mlflow_pairs.model import GarchGruModel, ModelConfig, TrainingConfig
 from mlflow_pairs.model.signals import SignalRule
 from mlflow_pairs.screening import ScreeningCriteria
-from mlflow_pairs.tracking.train_run import model_lift
 from tests.synthetic import SyntheticUniverse, planted_universe, random_walks, textbook_rule_returns
 
 FORMATION_DAYS, TRADING_DAYS = 756, 126

@@ -99,7 +99,8 @@ def backtest(
     from mlflow_pairs.backtest.walkforward import trade_predictions
     from mlflow_pairs.cli.train_cmd import _universe_for
     from mlflow_pairs.tracking._space import storage_errors
-    from mlflow_pairs.tracking.train_run import log_backtest_plots
+    from mlflow_pairs.tracking.plots import log_backtest_plots
+    from mlflow_pairs.tracking.train_run import finite_metrics
 
     settings = app.settings
     connection = app.connection()
@@ -157,7 +158,7 @@ def backtest(
                 "end": f"{panel.end:%Y-%m-%d}",
             }
         )
-        mlflow.log_metrics({k: v for k, v in stats.items() if v == v and abs(v) != float("inf")})
+        mlflow.log_metrics(finite_metrics(stats))
         frames = [
             r.frame.rename_axis("date").reset_index().assign(pair=p) for p, r in results.items()
         ]

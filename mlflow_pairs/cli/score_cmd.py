@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mlflow_pairs.cli._app import AppContext, pass_app
+from mlflow_pairs.cli._engine import engine_options
 from mlflow_pairs.cli._options import check_output_path
 
 _OUTPUT_FORMATS = (".csv", ".parquet")
@@ -36,20 +37,9 @@ _OUTPUT_FORMATS = (".csv", ".parquet")
     is_flag=True,
     help="A row per pair and date of the file, not only the latest date.",
 )
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "spark"]),
-    default="local",
-    show_default=True,
-    help="local: this process; spark: one Spark task per sector group "
-    "(pip install 'mlflow-pairs[spark]').",
-)
-@click.option(
-    "--master",
-    metavar="URL",
-    default=None,
-    help="Spark master with --engine spark, e.g. local[4] or spark://HOST:7077 "
-    "[config: spark.master].",
+@engine_options(
+    "this process",
+    "one Spark task per sector group",
 )
 @pass_app
 def score(

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import click
 
 from mlflow_pairs.cli._app import AppContext, pass_app
+from mlflow_pairs.cli._engine import engine_options
 from mlflow_pairs.cli._options import check_output_path, data_options, finite, panel_from_options
 
 # Progress bars appear from this many tests (pairs x 2 directions) on.
@@ -61,20 +62,9 @@ _PROGRESS_FROM = 20_000
     help="numpy: the NumPy engine; cpu or cuda: PyTorch there; auto: cuda when a GPU "
     "is present, else numpy [config: screening.device]. The results are the same.",
 )
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "spark"]),
-    default="local",
-    show_default=True,
-    help="local: this process; spark: one Spark task per block pair of symbols "
-    "(pip install 'mlflow-pairs[spark]').",
-)
-@click.option(
-    "--master",
-    metavar="URL",
-    default=None,
-    help="Spark master with --engine spark, e.g. local[4] or spark://HOST:7077 "
-    "[config: spark.master].",
+@engine_options(
+    "this process",
+    "one Spark task per block pair of symbols",
 )
 @click.option(
     "--output",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mlflow_pairs.cli._app import AppContext, pass_app
+from mlflow_pairs.cli._engine import engine_options
 from mlflow_pairs.cli._options import option_date
 from mlflow_pairs.errors import MlflowPairsError
 from mlflow_pairs.jobs.train import universe_for as _universe_for  # noqa: F401 (models_cmd)
@@ -40,20 +41,9 @@ __all__ = ["train"]
 @click.option("--symbols", default=None, metavar="A,B,...", help="Symbols of --prices.")
 @click.option("--start", default=None, help="First date [config: backtest.start].")
 @click.option("--end", default=None, help="Last date [config: backtest.end].")
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "spark"]),
-    default="local",
-    show_default=True,
-    help="local: the sectors one after the other in this process; spark: one Spark task "
-    "per sector, logging to the tracking server (pip install 'mlflow-pairs[spark]').",
-)
-@click.option(
-    "--master",
-    metavar="URL",
-    default=None,
-    help="Spark master with --engine spark, e.g. local[4] or spark://HOST:7077 "
-    "[config: spark.master].",
+@engine_options(
+    "the sectors one after the other in this process",
+    "one Spark task per sector, logging to the tracking server",
 )
 @pass_app
 def train(

@@ -42,14 +42,28 @@ def backend_name(uri: str) -> str:
     return parse_url(uri).get_backend_name()
 
 
-def absolute_sqlite_uri(uri: str) -> str:
-    """Make a relative SQLite path absolute (against the working directory) and create
-    its folder, so the store is the same whichever process opens it."""
+def absolute_sqlite_uri(uri: str, *, create: bool = False) -> str:
+    """Make a relative SQLite path absolute (against the working directory), so the store
+    is the same whichever process opens it.
+
+    A missing folder is created only with ``create`` (``db create``) or for the embedded
+    default (``./mlruns``); otherwise it is a :class:`DatabaseError` naming it, so a
+    mistyped path is reported, not created.
+    """
+    from mlflow_pairs._uris import EMBEDDED_STORE_FOLDER
+
     url = parse_url(uri)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return uri
     path = Path(url.database).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = path.parent
+    if not folder.is_dir():
+        if not (create or folder == Path.cwd().resolve() / EMBEDDED_STORE_FOLDER):
+            raise DatabaseError(
+                f"the folder {folder} of SQLite database {path.name} does not exist "
+                "(create it, or correct the path)"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
     return url.set(database=str(path)).render_as_string(hide_password=False)
 
 

@@ -25,7 +25,7 @@ def create_database(uri: str, *, timeout: float = 5.0) -> bool:
     url = parse_url(uri)
     backend = url.get_backend_name()
     if backend == "sqlite":
-        database = parse_url(absolute_sqlite_uri(uri)).database  # creates the folder
+        database = parse_url(absolute_sqlite_uri(uri, create=True)).database
         if not database or database == ":memory:":
             raise DatabaseError("db create needs a SQLite file, not an in-memory database")
         path = Path(database)

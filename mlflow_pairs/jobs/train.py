@@ -406,12 +406,13 @@ def _train_sector(
 ) -> SectorTraining:
     import mlflow
 
+    from mlflow_pairs.backtest.results import candidate_metrics
     from mlflow_pairs.backtest.walkforward import VARIANTS, run_walk_forward
     from mlflow_pairs.model import GarchGruModel
     from mlflow_pairs.plugins import features_for_sector, get_model_parts
     from mlflow_pairs.tracking.train_run import (
-        candidate_metrics,
         count_configurations,
+        finite_metrics,
         log_walk_forward,
         register_and_promote,
         strategy_hash,
@@ -484,8 +485,8 @@ def _train_sector(
         model = latest.model
         evidence = "exploratory" if latest.exploratory else latest.status
         for epoch, values in enumerate(model.sequence_.history_):
-            mlflow.log_metrics({f"epoch_{k}": v for k, v in values.items() if v == v}, step=epoch)
-        mlflow.log_metrics({f"model_{k}": v for k, v in model.metrics_.items() if v == v})
+            mlflow.log_metrics(finite_metrics(values, "epoch_"), step=epoch)
+        mlflow.log_metrics(finite_metrics(model.metrics_, "model_"))
         mlflow.set_tag("mlflow_pairs.evidence", evidence)
         if evidence != "tested":
             mlflow.set_tag(
@@ -503,7 +504,7 @@ def _train_sector(
             "plots/tear_sheet.png and backtest/.",
         )
         candidate = candidate_metrics(latest)
-        mlflow.log_metrics({f"candidate_{k}": v for k, v in candidate.items() if v == v})
+        mlflow.log_metrics(finite_metrics(candidate, "candidate_"))
         version, decision = register_and_promote(
             connection, model, panel, sector, candidate, evidence
         )
@@ -548,9 +549,9 @@ def write_training_rows(
     A failure is not raised but returned as :attr:`TablesWrite.error`: the MLflow run
     already holds everything, and rerunning writes the rows again.
     """
+    from mlflow_pairs.backtest.results import pair_table, screening_table
     from mlflow_pairs.db.records import record_performance, record_screening
     from mlflow_pairs.db.remote import tables_target
-    from mlflow_pairs.tracking.train_run import pair_table, screening_table
 
     screening = screening_table(results).rename(
         columns={"formation_start": "window_start", "formation_end": "window_end"}

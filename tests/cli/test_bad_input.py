@@ -95,6 +95,8 @@ CASES = [
     Case("tracking-unreachable", ("--config", "c.yaml", "train"),
          "cannot use MLflow tracking store http://127.0.0.1:1",
          _config("mlflow: {tracking_uri: 'http://127.0.0.1:1'}\n")),
+    Case("db-sqlite-folder-missing", ("db", "upgrade", "--uri", "sqlite:///typo/nested/x.db"),
+         "the folder "),
     Case("downgrade-bad-revision", ("db", "downgrade", "zzz", "--uri", "sqlite:///x.db"),
          "cannot downgrade mlflow-pairs tables to 'zzz'"),
     Case("duplicate-columns", ("data", "check", "--prices", "p.csv"),
@@ -139,6 +141,14 @@ def test_bad_input_is_one_line_and_exit_2(case: Case, tmp_path: Path) -> None:
     # Nothing was started: no MLflow store was created for a command refused up front.
     if case.args[0] in ("train", "screen") or "train" in case.args:
         assert not (tmp_path / "mlruns" / "mlflow.db").exists() or case.name in ("model-missing",)
+
+
+def test_a_mistyped_sqlite_folder_is_not_created(tmp_path: Path) -> None:
+    result = pairs_cli("db", "upgrade", "--uri", "sqlite:///typo/nested/x.db", env=_env(),
+                       cwd=tmp_path, timeout=120)  # fmt: skip
+    assert result.returncode == 2
+    assert "typo/nested of SQLite database x.db does not exist" in result.stderr
+    assert not (tmp_path / "typo").exists()
 
 
 def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:

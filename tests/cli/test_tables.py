@@ -126,6 +126,7 @@ def test_tables_behind_head_are_reported_not_touched(tmp_path: Path) -> None:
     from mlflow_pairs.db import downgrade_pairs_schema, upgrade_pairs_schema
 
     tracking = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    (tmp_path / "mlruns").mkdir()  # a store's folder is never created by a mistake
     upgrade_pairs_schema(tracking)
     downgrade_pairs_schema(tracking, "pairs_0001")
     config = _config(tmp_path, tracking)

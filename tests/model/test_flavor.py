@@ -212,7 +212,7 @@ def test_weights_load_with_weights_only(registered: dict[str, Any]) -> None:
 
 def test_epoch_metrics_are_logged_as_training_curves(registered: dict[str, Any]) -> None:
     from mlflow_pairs.model import GarchGruModel, TrainingConfig
-    from mlflow_pairs.tracking.training import epoch_logger
+    from mlflow_pairs.tracking.train_run import finite_metrics
 
     connection = registered["connection"]
     model = GarchGruModel(
@@ -222,7 +222,10 @@ def test_epoch_metrics_are_logged_as_training_curves(registered: dict[str, Any])
         training=TrainingConfig(epochs=3, seed=1, early_stopping_patience=5),
     )
     with connection.start_run(sector="technology") as run:
-        model.fit(registered["prices"], on_epoch=epoch_logger())
+        model.fit(
+            registered["prices"],
+            on_epoch=lambda epoch, m: mlflow.log_metrics(finite_metrics(m, "epoch_"), step=epoch),
+        )
     client = connection.client
     for name in ("loss", "val_loss", "f1", "accuracy", "precision", "recall", "auc"):
         history = client.get_metric_history(run.info.run_id, f"epoch_{name}")
