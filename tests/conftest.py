@@ -310,3 +310,18 @@ def mlflow_uris_restored() -> Iterator[None]:
         yield
     finally:
         tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """A local[2] Spark session shared by a test module (starting one takes seconds)."""
+    pytest.importorskip("pyspark")  # the optional extra (in the dev extra)
+    from mlflow_pairs.spark import spark_session
+
+    session = spark_session(
+        "local[2]",
+        app_name="mlflow-pairs tests",
+        conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"},
+    )
+    yield session
+    session.stop()

@@ -97,7 +97,7 @@ def backtest(
     from mlflow_pairs import flavor
     from mlflow_pairs.backtest import performance, portfolio_returns, trades
     from mlflow_pairs.backtest.walkforward import trade_predictions
-    from mlflow_pairs.cli.train_cmd import _universe_for
+    from mlflow_pairs.jobs import universe_for
     from mlflow_pairs.tracking._space import storage_errors
     from mlflow_pairs.tracking.plots import log_backtest_plots
     from mlflow_pairs.tracking.train_run import finite_metrics
@@ -122,7 +122,7 @@ def backtest(
     reach = pd.Timedelta(days=int(model.min_history * 1.5) + 10)
     data["start"] = f"{min(evaluate_from, trained_to) - reach:%Y-%m-%d}"
     if data.get("universe") is None and data.get("prices") is None:
-        data["universe"] = _universe_for(sector or model.sector)
+        data["universe"] = universe_for(sector or model.sector)
     if data.get("symbols") is None and data.get("prices") is not None:
         data["symbols"] = model.symbols
     panel = panel_from_options(settings, min_observations=model.min_history + 2, **data).panel

@@ -18,7 +18,6 @@ from mlflow_pairs.cli._app import AppContext, pass_app
 from mlflow_pairs.cli._engine import engine_options
 from mlflow_pairs.cli._options import option_date
 from mlflow_pairs.errors import MlflowPairsError
-from mlflow_pairs.jobs.train import universe_for as _universe_for  # noqa: F401 (models_cmd)
 from mlflow_pairs.secrets import redact
 
 if TYPE_CHECKING:

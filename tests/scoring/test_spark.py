@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +15,13 @@ import pandas as pd
 import pytest
 
 from mlflow_pairs.jobs import plan_scoring, score_local
-from mlflow_pairs.spark import SparkJobError, spark_session
+from mlflow_pairs.spark import SparkJobError
 from mlflow_pairs.spark.score import score_spark
 from tests.conftest import pairs_cli
 from tests.scoring.conftest import PATTERN
 from tests.scoring.test_score import assert_same_rows
 
 pytest.importorskip("pyspark")  # the optional extra (in the dev extra)
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    session = spark_session(
-        "local[2]",
-        app_name="mlflow-pairs score tests",
-        conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"},
-    )
-    yield session
-    session.stop()
 
 
 @pytest.mark.parametrize("all_dates", [False, True], ids=["latest", "all-dates"])

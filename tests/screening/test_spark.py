@@ -7,7 +7,6 @@ starts its own, as a user's command would.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +15,12 @@ import pandas as pd
 import pytest
 
 from mlflow_pairs.screening import ScreeningCriteria, gpu_available, screen
-from mlflow_pairs.spark import SparkJobError, spark_session
+from mlflow_pairs.spark import SparkJobError
 from mlflow_pairs.spark.screen import auto_block_size, screen_spark
 from tests.conftest import pairs_cli
 from tests.screening.test_engines import assert_same_table
 
 pytest.importorskip("pyspark")  # the optional extra (in the dev extra)
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    session = spark_session(
-        "local[2]",
-        app_name="mlflow-pairs tests",
-        conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"},
-    )
-    yield session
-    session.stop()
 
 
 def test_numpy_torch_and_spark_give_the_same_table(

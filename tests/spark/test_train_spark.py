@@ -83,19 +83,6 @@ def server(
         drop_database(pg_admin, name)
 
 
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    from mlflow_pairs.spark import spark_session
-
-    session = spark_session(
-        "local[2]",
-        app_name="mlflow-pairs train tests",
-        conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"},
-    )
-    yield session
-    session.stop()
-
-
 def _client_config(server: dict[str, Any], folder: Path, **sections: Any) -> Path:
     """A client of the server: runs and models through it, the project's tables in its
     database (``tables.uri: auto`` takes ``mlflow.backend_store_uri``)."""
