@@ -39,7 +39,7 @@ import sys
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from email.parser import Parser
 from importlib.metadata import Distribution, PackageNotFoundError, distribution
 from pathlib import Path
@@ -146,6 +146,7 @@ def wheel_for(name: str) -> Path:
             f"cannot bundle {name} with the model: it is not installed in this environment"
         ) from None
     source = _editable_source(dist) or _source_tree(dist)
+    build: Callable[[Path], Path]
     if source is not None:
         key = ("source", str(source), _tree_fingerprint(source))
         build = lambda out: _build_from_source(dist, source, out)  # noqa: E731

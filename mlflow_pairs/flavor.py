@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -103,7 +103,8 @@ def get_default_pip_requirements(model: GarchGruModel | None = None) -> list[str
 def get_default_conda_env(model: GarchGruModel | None = None) -> dict[str, Any]:
     from mlflow_pairs._mlflow_private import _mlflow_conda_env
 
-    return _mlflow_conda_env(additional_pip_deps=get_default_pip_requirements(model))
+    env = _mlflow_conda_env(additional_pip_deps=get_default_pip_requirements(model))
+    return cast("dict[str, Any]", env)
 
 
 def model_signature(model: GarchGruModel) -> Any:

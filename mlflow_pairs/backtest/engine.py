@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -66,7 +67,9 @@ class CostModel:
             pd.Series(returns).rolling(self.impact_window, min_periods=2).std().shift(1)
         ).to_numpy()
         sigma = np.nan_to_num(sigma, nan=float(np.nanstd(returns[:2])) if len(returns) else 0.0)
-        return flat + self.impact_coefficient * sigma * np.sqrt(self.participation)
+        return cast(
+            np.ndarray, flat + self.impact_coefficient * sigma * np.sqrt(self.participation)
+        )
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -384,7 +385,7 @@ def _annualised_sharpe(r: NDArray[np.float64]) -> NDArray[np.float64]:
     # Rounding leaves a tiny non-zero std on some constant rows; ptp is exact.
     varies = (np.ptp(r, axis=-1) > 0) & (std > 0)
     sharpe = np.divide(mean, std, out=np.zeros_like(mean), where=varies)
-    return sharpe * math.sqrt(TRADING_DAYS)
+    return cast(NDArray[np.float64], sharpe * math.sqrt(TRADING_DAYS))
 
 
 def _mean_block(n: int, mean_block: float | None) -> float:

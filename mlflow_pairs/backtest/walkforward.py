@@ -105,7 +105,7 @@ def _candidates(result: ScreeningResult, k: int) -> pd.DataFrame:
     ratio that passes the sign filter."""
     table = result.table
     valid = (table["reason"] == "") & (table["hedge_ratio"] > result.criteria.min_hedge_ratio)
-    return table[valid].sort_values("pvalue").head(k)
+    return table[valid].sort_values("pair_pvalue").head(k)
 
 
 def _hedges(rows: pd.DataFrame) -> tuple[list[tuple[str, str]], dict[str, tuple[float, float]]]:

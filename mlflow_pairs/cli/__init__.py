@@ -35,7 +35,7 @@ _COMMANDS = {
 }
 
 
-class _LazyCommands(dict):
+class _LazyCommands(dict[str, click.Command]):
     """The group's ``name -> command`` mapping; a built-in command is imported on first
     lookup, and all of them when the mapping is listed (``--help``)."""
 

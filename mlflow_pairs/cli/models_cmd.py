@@ -83,7 +83,7 @@ def promote(app: AppContext, name: str, version: str) -> None:
 @data_options
 @pass_app
 def backtest(
-    app: AppContext, model_uri: str, sector: str | None, allow_in_sample: bool, **data: Any
+    app: AppContext, /, model_uri: str, sector: str | None, allow_in_sample: bool, **data: Any
 ) -> None:
     """Evaluate a registered model on new dates without refitting; logged as its own run.
 

@@ -83,7 +83,7 @@ def data_group() -> None:
     help="Fewest dates the panel must have.",
 )
 @pass_app
-def data_check(app: AppContext, min_observations: int, **options: object) -> None:
+def data_check(app: AppContext, /, min_observations: int, **options: object) -> None:
     """Load, validate and align prices; print what was loaded and its content hash."""
     loaded = panel_from_options(app.settings, min_observations=min_observations, **options)  # type: ignore[arg-type]
     panel = loaded.panel

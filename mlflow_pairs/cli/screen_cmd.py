@@ -77,6 +77,7 @@ _PROGRESS_FROM = 20_000
 @pass_app
 def screen(
     app: AppContext,
+    /,
     max_lag: int | None,
     autolag: str | None,
     fdr: float | None,
@@ -155,7 +156,7 @@ def screen(
                 "x",
                 "hedge_ratio",
                 "adf_stat",
-                "pvalue",
+                "pair_pvalue",
                 "qvalue",
                 "half_life",
                 "hurst",

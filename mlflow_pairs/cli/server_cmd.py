@@ -35,8 +35,9 @@ from mlflow_pairs.tracking.server import (
 @click.option(
     "--app-name",
     default=None,
-    help="MLflow server app: pairs (serves mlflow-pairs' tables to clients), pairs-auth "
-    "(the same behind MLflow's login), basic-auth (MLflow's login only).",
+    help="MLflow server app: pairs (MLflow's server plus mlflow-pairs' tables), pairs-auth "
+    "(the same behind MLflow's login), basic-auth (MLflow's login only), mlflow (MLflow's "
+    "server as it comes) [config: server.app_name].",
 )
 @click.option(
     "--allow-remote",
@@ -81,7 +82,7 @@ def server(
         host=host,
         port=port or settings.server.port,
         workers=workers or settings.server.workers,
-        app_name=app_name,
+        app_name=_app_option(app_name or settings.server.app_name),
     )
     _check_before_start(settings, spec)
     tracking = TrackingServer(spec)
@@ -109,6 +110,14 @@ def server(
         click.echo("Stopped.", err=True)
     finally:
         tracking.stop()
+
+
+#: The ``server.app_name`` that means MLflow's own server (no ``--app-name``).
+_PLAIN_APP = "mlflow"
+
+
+def _app_option(name: str) -> str | None:
+    return None if name == _PLAIN_APP else name
 
 
 #: MLflow's auth settings that ``mlflow server`` reads from its environment; a ``.env``

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import yaml
@@ -304,7 +304,7 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
     with contextlib.suppress(ConfigError):
         # Expanding registers any password in it, so redact() masks it below.
         _expand(settings.tables.uri, "tables.uri", settings.source, settings._environ)
-    return _redact_tree(data)
+    return cast("dict[str, Any]", _redact_tree(data))
 
 
 def _redact_tree(node: Any) -> Any:

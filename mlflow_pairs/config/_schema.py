@@ -85,6 +85,18 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 5000
     workers: PositiveInt = 1
+    #: The MLflow server app: ``pairs`` (MLflow's server plus the project's tables, and a
+    #: full artifact store answered at once), ``pairs-auth`` (the same behind MLflow's
+    #: login), ``basic-auth`` (MLflow's login only) or ``mlflow`` (MLflow's server as it
+    #: comes, no ``--app-name``).
+    app_name: str = "pairs"
+
+    @field_validator("app_name")
+    @classmethod
+    def _app_name_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty (use mlflow for MLflow's own server)")
+        return value.strip()
 
 
 class TablesSettings(_Section):

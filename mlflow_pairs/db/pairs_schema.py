@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -20,6 +21,9 @@ from mlflow_pairs.db.mlflow_schema import SchemaStatus
 from mlflow_pairs.db.tables import VERSION_TABLE, schema_for
 from mlflow_pairs.errors import DatabaseError
 from mlflow_pairs.secrets import mask_uri
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "check_pairs_schema",
@@ -36,7 +40,7 @@ def migrations_dir() -> Path:
     return Path(__file__).resolve().with_name("migrations").resolve()
 
 
-def _config():  # type: ignore[no-untyped-def]
+def _config() -> Config:
     from alembic.config import Config
 
     config = Config()

@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import sqlalchemy as sa
@@ -29,7 +29,6 @@ from mlflow_pairs.db.tables import (
     screening_results,
     variance_stability,
 )
-from mlflow_pairs.errors import DatabaseError
 
 __all__ = [
     "REPORT_COLUMNS",
@@ -40,7 +39,6 @@ __all__ = [
     "pair_report",
     "parse_since",
     "performance_rows",
-    "read_table",
     "record_performance",
     "record_screening",
     "report_from_records",
@@ -113,7 +111,7 @@ def _int(value: Any) -> int | None:
 
 
 def _day(value: Any) -> date:
-    return pd.Timestamp(value).date()
+    return cast(date, pd.Timestamp(value).date())
 
 
 def _window_keys(row: Mapping[str, Any], run_id: str) -> dict[str, Any]:
@@ -135,7 +133,7 @@ def screening_rows(table: pd.DataFrame, run_id: str) -> list[dict[str, Any]]:
             **_window_keys(row, run_id),
             "hedge_ratio": _value(row["hedge_ratio"]),
             "statistic": _value(row["adf_stat"]),
-            "p_value": _value(row["pvalue"]),
+            "p_value": _value(row["pair_pvalue"]),
             "q_value": _value(row["qvalue"]),
             "half_life": _value(row["half_life"]),
             "hurst": _value(row["hurst"]),
@@ -310,7 +308,7 @@ _TABLES: dict[str, Callable[[str | None], sa.Table]] = {
 _SERVER_COLUMNS = frozenset({"id", "created_at"})
 
 
-def _coerce(column: sa.Column, value: Any) -> Any:
+def _coerce(column: sa.Column[Any], value: Any) -> Any:
     """One JSON value as ``column`` stores it; raises ValueError saying what is wrong."""
     kind = column.type
     if value is None:
@@ -429,30 +427,6 @@ def report_from_records(rows: list[dict[str, Any]]) -> pd.DataFrame:
         )
     report["last_selected"] = pd.to_datetime(report["last_selected"], utc=True, format="ISO8601")
     return report
-
-
-def read_table(
-    uri: str, name: str, *, where: Mapping[str, Any] | None = None, timeout: float = 10.0
-) -> pd.DataFrame:
-    """Rows of one of our tables (``screening_results``, ``model_performance``,
-    ``variance_stability``), optionally filtered by column equality."""
-    tables = {
-        "screening_results": screening_results,
-        "model_performance": model_performance,
-        "variance_stability": variance_stability,
-    }
-    if name not in tables:
-        raise DatabaseError(f"no mlflow-pairs table {name!r} (tables: {', '.join(tables)})")
-    what = "cannot read mlflow-pairs tables in"
-    with (
-        using_engine(absolute_sqlite_uri(uri), what, timeout=timeout) as engine,
-        engine.connect() as connection,
-    ):
-        table = tables[name](schema_for(connection.dialect.name))
-        query = sa.select(table).order_by(table.c.id)
-        for column, value in (where or {}).items():
-            query = query.where(table.c[column] == value)
-        return pd.DataFrame(connection.execute(query).mappings().all())
 
 
 def _legs(table: sa.Table) -> tuple[Any, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mlflow_pairs.errors import ConfigError, TrackingConnectionError, UsageError
 from mlflow_pairs.secrets import mask_uri, redact
@@ -72,9 +72,10 @@ def _request(
     if body is not None:
         kwargs["json"] = body
     try:
-        return http_request(
+        response = http_request(
             creds, path, method, max_retries=0, timeout=timeout, raise_on_status=False, **kwargs
         )
+        return cast("requests.Response", response)
     except MlflowException as exc:  # connection refused, DNS, TLS, timeout...
         raise TrackingConnectionError(
             f"cannot {what}: no answer from the tracking server at {mask_uri(uri)} "

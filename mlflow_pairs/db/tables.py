@@ -11,7 +11,9 @@ The alembic migrations in ``alembic/versions`` create these tables; a test check
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -42,7 +44,7 @@ def schema_for(dialect: str) -> str | None:
     return SCHEMA if dialect == "postgresql" else None
 
 
-def _pair_columns() -> list[sa.Column]:
+def _pair_columns() -> list[sa.Column[Any]]:
     return [
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
         sa.Column("run_id", sa.String(32), nullable=False),
@@ -52,7 +54,7 @@ def _pair_columns() -> list[sa.Column]:
     ]
 
 
-def _created_at() -> sa.Column:
+def _created_at() -> sa.Column[datetime]:
     return sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     )

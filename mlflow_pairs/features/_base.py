@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -145,7 +145,7 @@ class PairPanel:
         """A panel of the one ``pair``."""
 
         def column(series: pd.Series) -> np.ndarray:
-            return series.to_numpy(dtype=float).reshape(-1, 1)
+            return cast(np.ndarray, series.to_numpy(dtype=float).reshape(-1, 1))
 
         return cls(
             index=pair.index,

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -169,7 +169,7 @@ class _Scaler:
         return self
 
     def transform(self, rows: np.ndarray) -> np.ndarray:
-        return (rows - self.mean) / self.std
+        return cast(np.ndarray, (rows - self.mean) / self.std)
 
 
 class GarchGruModel:
@@ -583,7 +583,7 @@ class GarchGruModel:
             values = prices.iloc[:, columns].to_numpy(dtype=float)
         if not (np.isfinite(values).all() and (values > 0).all()):
             return None
-        return values
+        return cast(np.ndarray, values)
 
     def _check_input(self, prices: pd.DataFrame) -> None:
         from mlflow_pairs.data.validation import (

@@ -8,7 +8,7 @@ import io
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -64,7 +64,7 @@ def _network(n_features: int, hidden: int, layers: int) -> Any:
 
         def forward(self, windows: torch.Tensor) -> torch.Tensor:
             output, _ = self.gru(windows)
-            return self.head(output[:, -1, :]).squeeze(-1)
+            return cast("torch.Tensor", self.head(output[:, -1, :]).squeeze(-1))
 
     return ReversionGRU()
 

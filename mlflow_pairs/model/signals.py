@@ -9,6 +9,7 @@ spread is turbulent and narrow when it is calm.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -68,7 +69,7 @@ def threshold_scale(vol_ratio: np.ndarray | None, rule: SignalRule, n: int) -> n
         return np.ones(n)
     if not rule.vol_scaling:
         return np.ones(np.shape(vol_ratio))
-    return np.clip(np.nan_to_num(vol_ratio, nan=1.0), *rule.vol_clip)
+    return cast(np.ndarray, np.clip(np.nan_to_num(vol_ratio, nan=1.0), *rule.vol_clip))
 
 
 def positions(

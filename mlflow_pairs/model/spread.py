@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -107,7 +107,9 @@ class SpreadPart:
             return (spread - self.mean) / self.std
         rolling = pd.Series(spread).rolling(self.zscore_window, min_periods=self.zscore_window)
         std = rolling.std().to_numpy()
-        return (spread - rolling.mean().to_numpy()) / np.where(std > 0, std, np.nan)
+        return cast(
+            np.ndarray, (spread - rolling.mean().to_numpy()) / np.where(std > 0, std, np.nan)
+        )
 
     def zscore(self, spread: pd.Series) -> pd.Series:
         return pd.Series(self.zscore_values(spread.to_numpy()), index=spread.index)

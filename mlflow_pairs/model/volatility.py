@@ -119,7 +119,9 @@ class GarchPart:
         return self.params_.get("mu", 0.0)
 
     def _coefficients(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-        cached = getattr(self, "_coefficient_cache", None)
+        cached: tuple[dict[str, float], tuple[float, np.ndarray, np.ndarray, np.ndarray]] | None = (
+            getattr(self, "_coefficient_cache", None)
+        )
         if cached is not None and cached[0] is self.params_:
             return cached[1]
         coefficients = self._read_coefficients()

@@ -15,7 +15,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -122,11 +122,11 @@ class NumpyBackend(Backend):
         # Phi(x) = erfc(-x / sqrt 2) / 2 through the C library, element by element:
         # fast enough for the p-values, and it spares the screen importing scipy.special.
         values = np.asarray(values, dtype=np.float64)
-        return 0.5 * _erfc(-values / math.sqrt(2)).astype(np.float64)
+        return cast(np.ndarray, 0.5 * _erfc(-values / math.sqrt(2)).astype(np.float64))
 
     def cross(self, a: Any, b: Any | None = None) -> np.ndarray:
         # a.T @ a is recognised by NumPy and computed by BLAS syrk (half the work).
-        return a.T @ a if b is None else a.T @ b
+        return cast(np.ndarray, a.T @ a if b is None else a.T @ b)
 
     def sign_changes(self, rows: Any, y: Any, x: Any, gamma: Any) -> np.ndarray:
         # Pairs sharing a y row are compared against that one row, a few at a time so
@@ -174,7 +174,7 @@ def _side_changes(up: np.ndarray) -> np.ndarray:
     else:
         counts = _BYTE_BITS[within.view(np.uint8)].sum(axis=1)
     across = (words[:, :-1] >> _TOP) ^ (words[:, 1:] & _ONE)  # last bit of a word vs next
-    return counts + across.sum(axis=1, dtype=np.int64)
+    return cast(np.ndarray, counts + across.sum(axis=1, dtype=np.int64))
 
 
 class TorchBackend(Backend):
@@ -209,7 +209,7 @@ class TorchBackend(Backend):
     def to_numpy(self, array: Any) -> np.ndarray:
         if isinstance(array, np.ndarray):
             return array
-        return array.detach().cpu().numpy()
+        return cast(np.ndarray, array.detach().cpu().numpy())
 
     def ndtr(self, values: Any) -> Any:
         return self.xp.special.ndtr(values)

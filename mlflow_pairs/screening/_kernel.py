@@ -252,9 +252,12 @@ def pair_statistics(
     """Statistics of the pairs (``first[u]``, ``second[v]``), as backend arrays.
 
     Both directions are tested; the forward one is ``u`` on ``v`` unless ``flip``.
-    Each pair reports the direction with the larger p-value (NaN wins, so it shows)
-    in ``adf_stat``, ``pvalue``..., the other in ``*_reverse``, and the diagnostics
-    of its spread. ``dir2`` is True where the reported ``y`` is the ``v`` leg.
+    Each pair reports the direction with the smaller p-value (the stronger evidence, and
+    the spread that is traded; NaN wins, so it shows) in ``hedge_ratio``, ``adf_stat``,
+    ``pvalue``..., the other in ``*_reverse``, and the diagnostics of its spread. The
+    pair's p-value, which selection uses, is the larger of the two (both must reject):
+    see :func:`mlflow_pairs.screening.engine.screening_table`. ``dir2`` is True where the
+    reported ``y`` is the ``v`` leg.
     """
     xp = be.xp
     tests = engle_granger_tests(be, first, second, products, u, v, s)
@@ -303,16 +306,19 @@ class _Legs:
 
 
 def _reported_direction(xp: Any, p_uv: Any, p_vu: Any, flip: Any) -> Any:
-    """True where the reported direction is v on u: the larger p-value's.
+    """True where the reported direction is v on u: the smaller p-value's.
 
-    The forward direction is u on v unless flipped. Two p-values within rounding of
-    each other are a tie, which the forward direction wins: with TLS they always are
-    (both regressions are the same line), and rounding must not pick the direction, or
-    each engine and block size would pick its own. A NaN p-value wins, so it shows.
+    The regression with the stronger evidence of a stationary residual estimates the
+    hedge ratio better: on planted pairs its 90th percentile error is 4.3% against 5.9%
+    for the weaker one's (docs/screening.md). The forward direction is u on v unless
+    flipped. Two p-values within rounding of each other are a tie, which the forward
+    direction wins: with TLS they always are (both regressions are the same line), and
+    rounding must not pick the direction, or each engine and block size would pick its
+    own. A NaN p-value wins, so it shows.
     """
     p_fwd, p_rev = xp.where(flip, p_vu, p_uv), xp.where(flip, p_uv, p_vu)
-    larger = p_rev > p_fwd + TIE_TOLERANCE * xp.where(p_rev > p_fwd, p_rev, p_fwd)
-    use_reverse = xp.where(xp.isnan(p_rev), True, xp.where(xp.isnan(p_fwd), False, larger))
+    smaller = p_rev < p_fwd - TIE_TOLERANCE * xp.where(p_rev > p_fwd, p_rev, p_fwd)
+    use_reverse = xp.where(xp.isnan(p_rev), True, xp.where(xp.isnan(p_fwd), False, smaller))
     return use_reverse != flip
 
 

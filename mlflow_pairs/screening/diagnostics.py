@@ -9,7 +9,7 @@ spreads at a time.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -29,7 +29,7 @@ __all__ = [
 
 def spreads(z: np.ndarray, y: np.ndarray, x: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """Spreads ``z_y - beta z_x`` of centred log prices, shape (n_observations, n_pairs)."""
-    return z[:, y] - beta[None, :] * z[:, x]
+    return cast(np.ndarray, z[:, y] - beta[None, :] * z[:, x])
 
 
 def half_life(z: np.ndarray, y: np.ndarray, x: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -47,7 +47,7 @@ def half_life(z: np.ndarray, y: np.ndarray, x: np.ndarray, beta: np.ndarray) -> 
     s_ll = g_ll[y, y] - 2 * beta * g_ll[y, x] + beta**2 * g_ll[x, x]
     s_ld = g_ld[y, y] - beta * (g_ld[y, x] + g_ld[x, y]) + beta**2 * g_ld[x, x]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return half_life_from_sums(np, n, s_l, s_d, s_ll, s_ld)
+        return cast(np.ndarray, half_life_from_sums(np, n, s_l, s_d, s_ll, s_ld))
 
 
 def half_life_from_sums(xp: Any, n: int, sum_l: Any, sum_d: Any, s_ll: Any, s_ld: Any) -> Any:
@@ -88,7 +88,7 @@ def hurst_exponent(
         with np.errstate(invalid="ignore", divide="ignore"):
             log_std[i] = 0.5 * np.log(np.maximum(second - mean**2, 0.0))
     with np.errstate(invalid="ignore"):  # a degenerate spread has log std -inf: NaN
-        return hurst_from_log_std(np, log_std, tuple(int(k) for k in lags))
+        return cast(np.ndarray, hurst_from_log_std(np, log_std, tuple(int(k) for k in lags)))
 
 
 def hurst_from_log_std(xp: Any, log_std: Any, lags: tuple[int, ...]) -> Any:
@@ -110,7 +110,7 @@ def return_correlation(z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarra
     r = r - r.mean(axis=0)
     g = r.T @ r
     with np.errstate(invalid="ignore", divide="ignore"):
-        return g[y, x] / np.sqrt(g[y, y] * g[x, x])
+        return cast(np.ndarray, g[y, x] / np.sqrt(g[y, y] * g[x, x]))
 
 
 def mean_crossings(s: np.ndarray) -> np.ndarray:
@@ -119,7 +119,7 @@ def mean_crossings(s: np.ndarray) -> np.ndarray:
     sign = np.where(sign == 0, np.nan, sign)
     # A value exactly at the mean carries the previous side forward.
     filled = _ffill(sign)
-    return np.sum(filled[1:] * filled[:-1] < 0, axis=0)
+    return cast(np.ndarray, np.sum(filled[1:] * filled[:-1] < 0, axis=0))
 
 
 def _ffill(a: np.ndarray) -> np.ndarray:
@@ -139,7 +139,7 @@ def ljung_box_pvalue(r: np.ndarray, lags: int = 10) -> np.ndarray:
     for j in range(1, lags + 1):
         acf = np.sum(c[j:] * c[:-j], axis=0) / denominator
         q += acf**2 / (n - j)
-    return chdtrc(lags, n * (n + 2) * q)
+    return cast(np.ndarray, chdtrc(lags, n * (n + 2) * q))
 
 
 def arch_lm_pvalue(r: np.ndarray, lags: int = 5) -> np.ndarray:
@@ -154,11 +154,13 @@ def arch_lm_pvalue(r: np.ndarray, lags: int = 5) -> np.ndarray:
     columns = [None] + [e2[lags - j : -j] for j in range(1, lags + 1)]  # None: constant
 
     def dot(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray:
-        if a is None and b is None:
-            return np.full(target.shape[1], float(n))
-        if a is None or b is None:
-            return (b if a is None else a).sum(axis=0)  # type: ignore[union-attr]
-        return np.einsum("ij,ij->j", a, b)
+        if a is None:
+            if b is None:
+                return np.full(target.shape[1], float(n))
+            return cast(np.ndarray, b.sum(axis=0))
+        if b is None:
+            return cast(np.ndarray, a.sum(axis=0))
+        return cast(np.ndarray, np.einsum("ij,ij->j", a, b))
 
     k = lags + 1
     xtx = np.empty((target.shape[1], k, k))
@@ -172,4 +174,4 @@ def arch_lm_pvalue(r: np.ndarray, lags: int = 5) -> np.ndarray:
     ssr = np.einsum("ij,ij->j", target, target) - np.einsum("pi,pi->p", coef, xty)
     with np.errstate(invalid="ignore", divide="ignore"):
         r2 = 1 - ssr / tss
-    return chdtrc(lags, n * r2)
+    return cast(np.ndarray, chdtrc(lags, n * r2))

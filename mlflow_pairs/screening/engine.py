@@ -33,8 +33,8 @@ __all__ = [
 
 #: Columns of the screening table, in order.
 COLUMNS = (
-    "y", "x", "sector", "hedge_ratio", "intercept", "adf_stat", "pvalue", "qvalue",
-    "used_lag", "nobs", "adf_stat_reverse", "pvalue_reverse", "half_life", "hurst",
+    "y", "x", "sector", "hedge_ratio", "intercept", "adf_stat", "pvalue", "pair_pvalue",
+    "qvalue", "used_lag", "nobs", "adf_stat_reverse", "pvalue_reverse", "half_life", "hurst",
     "crossings", "return_correlation", "arch_lm_pvalue", "ljung_box_pvalue", "selected",
     "rank", "rejected_by", "reason",
 )  # fmt: skip
@@ -118,7 +118,7 @@ class ScreeningResult:
 
     @property
     def min_pvalue(self) -> float:
-        return float(self.table["pvalue"].min()) if self.n_tested else float("nan")
+        return float(self.table["pair_pvalue"].min()) if self.n_tested else float("nan")
 
     @property
     def empty(self) -> bool:
@@ -201,9 +201,11 @@ def screen(
     Returns
     -------
     ScreeningResult
-        Both regression directions are computed; each row reports the direction with
-        the larger p-value (the weaker evidence), so a pair is never selected on the
-        more favourable of two tries. The other direction is in ``*_reverse``.
+        Both regression directions are computed. A pair's p-value (``pair_pvalue``,
+        which the FDR, the filters and the ranking use) is the larger of the two (the
+        weaker evidence), so a pair is never selected on the more favourable of two
+        tries. Each row reports, and trading uses, the direction with the smaller
+        p-value (its hedge ratio is the more accurate); the other is in ``*_reverse``.
     """
     criteria = criteria or ScreeningCriteria()
     prepared = prepare_screen(prices, criteria, sectors=sectors, pairs=pairs)
@@ -320,7 +322,11 @@ def screening_table(
         name: np.where(invalid, np.nan, stats[name]) if name in _UNDEFINED else stats[name]
         for name in _STATISTICS
     }
-    columns["qvalue"] = np.where(invalid, np.nan, bh_qvalues(stats["pvalue"]))
+    # The pair's p-value: the larger of its two directions' (NaN wins), so a pair is
+    # never selected on the more favourable of two tries; the row reports the other.
+    pair_pvalue = np.maximum(stats["pvalue"], stats["pvalue_reverse"])
+    columns["pair_pvalue"] = np.where(invalid, np.nan, pair_pvalue)
+    columns["qvalue"] = np.where(invalid, np.nan, bh_qvalues(pair_pvalue))
     failed = _first_failed_filter(columns, stats["reason"], criteria)
     passed = failed < 0
     beta = stats["hedge_ratio"]
@@ -329,7 +335,7 @@ def screening_table(
     columns["arch_lm_pvalue"], columns["ljung_box_pvalue"] = _variance_checks(
         z, y, x, safe_beta, ~invalid, passed, criteria
     )
-    score = columns["qvalue"] if criteria.fdr is not None else columns["pvalue"]
+    score = columns["qvalue"] if criteria.fdr is not None else columns["pair_pvalue"]
     winners = np.flatnonzero(passed)
     winners = winners[np.argsort(score[winners], kind="stable")]  # ties: first come first
     rank = np.zeros(n, dtype=np.int64)
@@ -341,7 +347,7 @@ def screening_table(
     names = np.asarray(symbols, dtype=object)
     code = np.empty(len(names), dtype=np.int64)
     code[np.argsort(names.astype(str), kind="stable")] = np.arange(len(names))
-    order = np.lexsort((code[x], code[y], columns["pvalue"]))
+    order = np.lexsort((code[x], code[y], columns["pair_pvalue"]))
     y, x, failed, reason = y[order], x[order], failed[order], stats["reason"][order]
     columns = {name: values[order] for name, values in columns.items()}
     columns["y"], columns["x"] = names[y], names[x]
@@ -375,7 +381,8 @@ def _sectors(
     if sectors is None:
         return np.full(len(y), "", dtype=object)
     of = np.asarray([sectors.get(name, "") for name in names], dtype=object)
-    first, second = of[y], of[x]
+    first: np.ndarray = of[y]
+    second: np.ndarray = of[x]
     same = first == second
     if same.all():
         return first
@@ -395,7 +402,7 @@ def _filters(
             ("hedge_ratio", ~(beta > c.min_hedge_ratio), beta),
             ("fdr", ~(columns["qvalue"] <= c.fdr), columns["qvalue"])
             if c.fdr is not None
-            else ("pvalue", ~(columns["pvalue"] <= c.max_pvalue), columns["pvalue"]),
+            else ("pvalue", ~(columns["pair_pvalue"] <= c.max_pvalue), columns["pair_pvalue"]),
             ("half_life", ~((half_life >= c.min_half_life) & (half_life <= c.max_half_life)),
              half_life),
             ("crossings", columns["crossings"] < c.min_crossings, columns["crossings"]),

@@ -17,7 +17,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mlflow_pairs.errors import MlflowPairsError
 
@@ -104,7 +104,7 @@ def spark_session(
         for key, value in settings.items():
             builder = builder.config(key, value)
         try:
-            return builder.getOrCreate()
+            return cast("SparkSession", builder.getOrCreate())
         except Exception as exc:
             where = f" on master {master}" if master else ""
             raise SparkUnavailableError(f"Spark cannot start{where}: {first_line(exc)}") from None

@@ -29,6 +29,7 @@ beside MLflow's tables; clients need no database password.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import importlib.util
 import logging
@@ -57,6 +58,8 @@ AUTH_APP_NAMES = ("basic-auth", "pairs-auth")
 _MAX_LIMIT = 1_000_000
 _REPORT_PARAMETERS = ("sector", "since", "limit")
 _ENDPOINT_PREFIX = "mlflow_pairs_"
+#: A full file system (or quota), as ``OSError.errno``.
+_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
 class _BadRequest(ValueError):
@@ -213,12 +216,48 @@ _ROUTES: tuple[tuple[str, str, Callable[[], dict[str, Any]]], ...] = (
 )
 
 
+def _full_disk_body(exc: OSError, method: str, path: str) -> dict[str, str]:
+    """A full disk (an upload the artifact store refused for space) is answered HTTP 507
+    with the reason: MLflow's client retries a 500 for minutes, but not a 507, and shows
+    the answer's text, so the run ends at once with "no space left" instead of "too many
+    500 error responses". Any other ``OSError`` is raised again: MLflow's 500, logged with
+    its traceback."""
+    if exc.errno is None or exc.errno not in _FULL_ERRNOS:
+        raise exc
+    _logger.error("%s %s: %s", method, path, redact(str(exc)))
+    return {
+        "error_code": "RESOURCE_EXHAUSTED",
+        "message": f"{os.strerror(exc.errno)} on the tracking server's artifact store; "
+        "free space there and retry",
+    }
+
+
+def _flask_full_disk(exc: OSError) -> Any:
+    """:func:`_full_disk_body` for the Flask app (gunicorn, waitress)."""
+    from flask import request
+
+    body = _full_disk_body(exc, request.method, request.path)
+    return _answer(507, body["error_code"], body["message"])
+
+
+async def _asgi_full_disk(request: Any, exc: Exception) -> Any:
+    """:func:`_full_disk_body` for the FastAPI app (uvicorn, MLflow's default), whose own
+    routes take artifact uploads."""
+    from starlette.responses import JSONResponse
+
+    if not isinstance(exc, OSError):
+        raise exc
+    return JSONResponse(_full_disk_body(exc, request.method, request.url.path), status_code=507)
+
+
 def register_tables_endpoints(app: Any) -> None:
-    """Add the endpoints to MLflow's Flask ``app`` (once; a second call does nothing)."""
+    """Add the endpoints to MLflow's Flask ``app``, and the answer to a full disk (once; a
+    second call does nothing)."""
     for path, method, view in _ROUTES:
         name = _ENDPOINT_PREFIX + view.__name__.lstrip("_")
         if name not in app.view_functions:
             app.add_url_rule(path, endpoint=name, view_func=_endpoint(view), methods=[method])
+    app.register_error_handler(OSError, _flask_full_disk)
 
 
 def _served(flask_app: Any) -> Any:
@@ -229,8 +268,15 @@ def _served(flask_app: Any) -> Any:
     if _MLFLOW_SGI_NAME.get() == "uvicorn":
         from mlflow.server.fastapi_app import create_fastapi_app
 
-        return create_fastapi_app(flask_app)
+        return _answering_full_disks(create_fastapi_app(flask_app))
     return flask_app
+
+
+def _answering_full_disks(served: Any) -> Any:
+    """``served`` (MLflow's FastAPI app, or its Flask app) answering a full disk with 507."""
+    if hasattr(served, "add_exception_handler"):
+        served.add_exception_handler(OSError, _asgi_full_disk)
+    return served
 
 
 def create_app() -> Any:
@@ -265,7 +311,7 @@ def create_auth_app() -> Any:
             (PERFORMANCE_PATH, "POST"): auth.validate_can_update_registered_model,
         }
     )
-    return auth.create_app(flask_app)
+    return _answering_full_disks(auth.create_app(flask_app))
 
 
 def check_server_app(app_name: str) -> None:

@@ -175,53 +175,81 @@ def test_a_sqlite_store_that_fills_during_the_run(small_disk: Path, tmp_path: Pa
     shutil.rmtree(tmp_path / "mlruns", ignore_errors=True)
 
 
-@pytest.mark.postgres
-@pytest.mark.server
-def test_a_full_disk_behind_the_tracking_server(
-    small_disk: Path, pg_admin: sqlalchemy.Engine, database_name: str, tmp_path: Path
-) -> None:
-    """`mlflow-pairs server` with its artifact store on the full disk: it answers HTTP 500
-    to each upload, which MLflow's client retries (here once, to keep the test short) and
-    then reports as "too many 500 error responses" (or the connection the server closed).
-    The run says what that most likely is, in one line, and ends FAILED."""
-    store = f"postgresql://postgres@127.0.0.1:5432/{database_name}"
+def _train_behind_server(
+    small_disk: Path, store: str, tmp_path: Path, app_name: str, retries: dict[str, str]
+) -> tuple[str, str]:
+    """Train through ``mlflow-pairs server`` (app ``app_name``) whose artifact store is the
+    full ``small_disk``: (the one error line, the server's address). The run ends FAILED."""
     create_database(store)
     upgrade_mlflow_schema(store)
     config = write_config(
         tmp_path / "config.yaml",
         {**SMALL, "mlflow": {"backend_store_uri": store,
-                             "artifact_root": (small_disk / "artifacts").as_uri()}},
+                             "artifact_root": (small_disk / "artifacts").as_uri()},
+         "server": {"app_name": app_name}},
     )  # fmt: skip
     server = start_pairs_server(config, free_port(), tmp_path / "server.log", _env())
     try:
         _fill(small_disk)
-        env = {
-            **_env(),
-            "MLFLOW_TRACKING_URI": server.url,
-            # One quick retry instead of MLflow's minutes of them (a retry is also what
-            # reopens the connection the server closes after refusing an upload).
-            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
-            "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
-        }
+        env = {**_env(), "MLFLOW_TRACKING_URI": server.url, **retries}
         exe = str(Path(sys.executable).with_name("mlflow-pairs"))
         process = subprocess.Popen(
             [exe, "--config", str(config), "train"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
         )  # fmt: skip
         error = _one_error(process)
-        # The last try meets either the 500 or the connection the server then closed.
-        assert error.startswith(
-            f"Error: the tracking server {server.url} failed every try of storing this run's "
-            "artifacts ("
-        )
-        assert error.endswith(
-            ", after MLflow's retries): its artifact store is probably full or not writable "
-            "(its log says which)"
-        )
         client = MlflowClient(tracking_uri=server.url)
         experiment = client.get_experiment_by_name("pairs_trading")
         assert [r.info.status for r in client.search_runs([experiment.experiment_id])] == ["FAILED"]
+        return error, server.url
     finally:
         server.process.send_signal(signal.SIGINT)
         server.process.wait(timeout=60)
+
+
+@pytest.mark.postgres
+@pytest.mark.server
+def test_a_full_disk_behind_the_tracking_server(
+    small_disk: Path, pg_admin: sqlalchemy.Engine, database_name: str, tmp_path: Path
+) -> None:
+    """`mlflow-pairs server` (its default app, ``pairs``) with its artifact store on the
+    full disk answers an upload with HTTP 507 and the reason, which MLflow's client does not
+    retry: with MLflow's own retry settings (minutes of retries for a 500), the run ends at
+    once, FAILED, with one line saying the server's artifact store is full."""
+    store = f"postgresql://postgres@127.0.0.1:5432/{database_name}"
+    started = time.monotonic()
+    error, url = _train_behind_server(small_disk, store, tmp_path, "pairs", retries={})
+    assert error == (
+        f"Error: no space left on the tracking server {url}'s artifact store (it answered: "
+        "No space left on device)"
+    )
+    # No retry of MLflow's (7 tries, 2 s backoff doubling: over 4 minutes) was waited out.
+    assert time.monotonic() - started < 200
+
+
+@pytest.mark.postgres
+@pytest.mark.server
+def test_a_full_disk_behind_mlflows_own_server(
+    small_disk: Path, pg_admin: sqlalchemy.Engine, database_name: str, tmp_path: Path
+) -> None:
+    """``server.app_name: mlflow`` (MLflow's server as it comes) answers HTTP 500 to each
+    upload, which MLflow's client retries (here once, to keep the test short) and then
+    reports as "too many 500 error responses" (or the connection the server closed). The
+    run says what that most likely is, in one line, and ends FAILED."""
+    store = f"postgresql://postgres@127.0.0.1:5432/{database_name}"
+    retries = {
+        # One quick retry instead of MLflow's minutes of them (a retry is also what
+        # reopens the connection the server closes after refusing an upload).
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+    }
+    error, url = _train_behind_server(small_disk, store, tmp_path, "mlflow", retries)
+    # The last try meets either the 500 or the connection the server then closed.
+    assert error.startswith(
+        f"Error: the tracking server {url} failed every try of storing this run's artifacts ("
+    )
+    assert error.endswith(
+        ", after MLflow's retries): its artifact store is probably full or not writable "
+        "(its log says which)"
+    )

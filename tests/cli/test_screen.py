@@ -21,6 +21,7 @@ CONTRACT = [
     "intercept",
     "adf_stat",
     "pvalue",
+    "pair_pvalue",
     "qvalue",
     "half_life",
     "hurst",
@@ -59,7 +60,8 @@ def test_screen_universe_writes_csv_and_logs_the_run(clean_env: Path) -> None:
     metrics = run.data.metrics
     assert metrics["pairs_tested"] == 10
     assert metrics["pairs_passed"] == (table["rejected_by"].isna()).sum()
-    assert metrics["min_pvalue"] == pytest.approx(table["pvalue"].min())
+    # The smallest pair p-value: each pair's is its weaker direction's.
+    assert metrics["min_pvalue"] == pytest.approx(table["pair_pvalue"].min())
     assert run.data.params["screening.max_lag"] == "1"
     assert run.data.tags["mlflow_pairs.sector"] == "health_care"
     artifacts = {a.path for a in connection.client.list_artifacts(run_id, "screening")}

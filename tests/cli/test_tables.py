@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from mlflow_pairs.db import create_database
-from mlflow_pairs.db.records import read_table
+from tests._tables import read_table
 from tests.conftest import pairs_cli, write_config
 from tests.model.simulate import mean_reverting_pairs
 
@@ -50,7 +50,7 @@ def _same_screening(merged: pd.DataFrame) -> None:
     """Stored screening rows against the logged table's (``logged_*``) columns."""
     for ours, theirs in [
         ("statistic", "adf_stat"),
-        ("p_value", "pvalue"),
+        ("p_value", "pair_pvalue"),
         ("q_value", "qvalue"),
         ("half_life", "half_life"),
         ("hurst", "hurst"),

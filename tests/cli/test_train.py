@@ -16,9 +16,9 @@ from mlflow import MlflowClient
 
 from mlflow_pairs.config import load_settings
 from mlflow_pairs.db import create_database
-from mlflow_pairs.db.records import read_table
 from mlflow_pairs.jobs import load_panel
 from mlflow_pairs.tracking import MlflowConnection
+from tests._tables import read_table
 from tests.cli.test_tables import _artifact, _same, _same_screening, _tagged
 from tests.conftest import pairs_cli, write_config
 
@@ -511,7 +511,7 @@ def test_report_pairs_agrees_with_the_runs_artifacts(synthetic: dict) -> None:
         assert row.times_selected == int(tested["selected"].sum())
         assert row.times_tested == len(tested)
         assert row.runs == tested["run_id"].nunique()
-        assert row.best_pvalue == pytest.approx(tested["pvalue"].min(), rel=1e-12)
+        assert row.best_pvalue == pytest.approx(tested["pair_pvalue"].min(), rel=1e-12)
         traded = performance[performance["key"] == row.pair]
         assert row.model_versions == traded["run_id"].nunique()
         if len(traded):

@@ -32,12 +32,12 @@ from mlflow_pairs.db import (
 from mlflow_pairs.db.pairs_schema import check_pairs_schema
 from mlflow_pairs.db.records import (
     pair_report,
-    read_table,
     record_performance,
     record_screening,
 )
 from mlflow_pairs.db.tables import SCHEMA, VERSION_TABLE
 from mlflow_pairs.errors import DatabaseError
+from tests._tables import read_table
 from tests.conftest import free_port, pairs_cli, write_config
 
 OURS = {
@@ -176,7 +176,8 @@ def _screening_table() -> pd.DataFrame:
             "sector": ["technology", "technology"],
             "hedge_ratio": [1.1, 0.4],
             "adf_stat": [-4.2, -1.1],
-            "pvalue": [0.004, 0.81],
+            "pvalue": [0.003, 0.6],
+            "pair_pvalue": [0.004, 0.81],
             "qvalue": [0.008, 0.81],
             "half_life": [7.5, float("nan")],
             "hurst": [0.31, 0.55],

@@ -41,8 +41,10 @@ def test_matches_statsmodels_on_every_within_sector_pair(
         reverse, reverse_p, _ = _coint(log_prices[row.x], log_prices[row.y], 1, None)
         assert row.adf_stat_reverse == pytest.approx(reverse, rel=1e-8)
         assert row.pvalue_reverse == pytest.approx(reverse_p, abs=1e-6)
-        # The reported direction is the one with the weaker evidence.
-        assert row.pvalue >= row.pvalue_reverse
+        # The reported (traded) direction is the one with the stronger evidence; the
+        # pair's p-value, which selection uses, is the weaker one.
+        assert row.pvalue <= row.pvalue_reverse
+        assert row.pair_pvalue == max(row.pvalue, row.pvalue_reverse)
         ols = np.polyfit(log_prices[row.x], log_prices[row.y], 1)
         assert row.hedge_ratio == pytest.approx(ols[0], rel=1e-9)
         assert row.intercept == pytest.approx(ols[1], rel=1e-9, abs=1e-12)

@@ -44,7 +44,7 @@ def test_filters_and_ranking(prices: pd.DataFrame) -> None:
     ]
     assert slow["rejected_by"].iloc[0].startswith("half_life:")
     assert list(result.selected["rank"]) == [1, 2]
-    assert result.selected["pvalue"].is_monotonic_increasing
+    assert result.selected["pair_pvalue"].is_monotonic_increasing
 
 
 def test_top_k_keeps_the_best(prices: pd.DataFrame) -> None:
@@ -52,8 +52,8 @@ def test_top_k_keeps_the_best(prices: pd.DataFrame) -> None:
     assert len(result.selected) == 1
     assert result.n_passed >= 2
     assert (
-        result.selected["pvalue"].iloc[0]
-        == result.table.loc[result.table["rejected_by"] == "", "pvalue"].min()
+        result.selected["pair_pvalue"].iloc[0]
+        == result.table.loc[result.table["rejected_by"] == "", "pair_pvalue"].min()
     )
     assert "kept the best 1" in result.messages[0]
 

@@ -76,7 +76,7 @@ def test_automatic_blocks_make_a_few_tasks_per_core() -> None:
 def test_cli_spark_writes_parquet_and_the_tables_like_the_local_engine(
     clean_env: Path, universe: tuple[pd.DataFrame, dict[str, str]]
 ) -> None:
-    from mlflow_pairs.db.records import read_table
+    from tests._tables import read_table
 
     prices, _ = universe
     prices = prices.iloc[:, :60]
@@ -112,5 +112,5 @@ def test_cli_spark_writes_parquet_and_the_tables_like_the_local_engine(
     assert len(rows) == len(actual)
     stored = rows.set_index(["y", "x"]).sort_index()
     written = actual.set_index(["y", "x"]).sort_index()
-    np.testing.assert_allclose(stored["p_value"].astype(float), written["pvalue"], rtol=1e-12)
+    np.testing.assert_allclose(stored["p_value"].astype(float), written["pair_pvalue"], rtol=1e-12)
     assert stored["selected"].astype(bool).tolist() == written["selected"].tolist()

@@ -24,8 +24,8 @@ from click.testing import CliRunner
 from mlflow_pairs.cli import cli
 from mlflow_pairs.config import load_settings
 from mlflow_pairs.db import create_database, upgrade_mlflow_schema
-from mlflow_pairs.db.records import read_table
 from mlflow_pairs.tracking import MlflowConnection
+from tests._tables import read_table
 from tests.conftest import (
     drop_database,
     free_port,

@@ -25,7 +25,6 @@ from mlflow import MlflowClient
 from mlflow_pairs.db import create_database, upgrade_mlflow_schema
 from mlflow_pairs.db.records import (
     pair_report,
-    read_table,
     record_performance,
     record_screening,
 )
@@ -37,6 +36,7 @@ from mlflow_pairs.db.remote import (
     fetch_status,
 )
 from mlflow_pairs.errors import TrackingConnectionError, UsageError
+from tests._tables import read_table
 from tests.conftest import drop_database, free_port, pairs_cli, write_config
 
 pytestmark = [pytest.mark.postgres, pytest.mark.server]
@@ -55,7 +55,8 @@ def _screening_table() -> pd.DataFrame:
             "sector": ["technology"] * 3,
             "hedge_ratio": [1.1, 0.4, 2.0],
             "adf_stat": [-4.2, -3.9, -1.1],
-            "pvalue": [0.004, 0.01, 0.81],
+            "pvalue": [0.003, 0.008, 0.6],
+            "pair_pvalue": [0.004, 0.01, 0.81],
             "qvalue": [0.008, 0.015, 0.81],
             "half_life": [7.5, float("inf"), float("nan")],
             "hurst": [0.31, 0.4, 0.55],

@@ -17,8 +17,8 @@ __all__ = ["COLUMNS", "ScreeningCriteria", "ScreeningResult", "candidate_pairs",
 
 #: Columns of the screening table, in order.
 COLUMNS = (
-    "y", "x", "sector", "hedge_ratio", "intercept", "adf_stat", "pvalue", "qvalue",
-    "used_lag", "nobs", "adf_stat_reverse", "pvalue_reverse", "half_life", "hurst",
+    "y", "x", "sector", "hedge_ratio", "intercept", "adf_stat", "pvalue", "pair_pvalue",
+    "qvalue", "used_lag", "nobs", "adf_stat_reverse", "pvalue_reverse", "half_life", "hurst",
     "crossings", "return_correlation", "arch_lm_pvalue", "ljung_box_pvalue", "selected",
     "rank", "rejected_by", "reason",
 )  # fmt: skip
@@ -97,7 +97,7 @@ class ScreeningResult:
 
     @property
     def min_pvalue(self) -> float:
-        return float(self.table["pvalue"].min()) if self.n_tested else float("nan")
+        return float(self.table["pair_pvalue"].min()) if self.n_tested else float("nan")
 
     @property
     def empty(self) -> bool:
@@ -186,9 +186,11 @@ def screen(
     )
     n = len(pairs)
     forward_p, reverse_p = both.pvalue[:n], both.pvalue[n:]
-    # Report the direction with the larger p-value; NaN (undefined) wins so it shows.
+    # Report the direction with the smaller p-value; NaN (undefined) wins so it shows.
+    # (Changed from the previous engine's larger p-value with the engine itself, issue 11:
+    # selection still uses the larger, ``pair_pvalue``.)
     use_reverse = np.where(
-        np.isnan(reverse_p), True, np.where(np.isnan(forward_p), False, reverse_p > forward_p)
+        np.isnan(reverse_p), True, np.where(np.isnan(forward_p), False, reverse_p < forward_p)
     )
     pick = np.where(use_reverse, np.arange(n) + n, np.arange(n))
     other = np.where(use_reverse, np.arange(n), np.arange(n) + n)
@@ -207,7 +209,8 @@ def screen(
             "intercept": both.intercept[pick],
             "adf_stat": both.adf_stat[pick],
             "pvalue": both.pvalue[pick],
-            "qvalue": bh_qvalues(both.pvalue[pick]),
+            "pair_pvalue": np.maximum(both.pvalue[pick], both.pvalue[other]),
+            "qvalue": bh_qvalues(np.maximum(both.pvalue[pick], both.pvalue[other])),
             "used_lag": both.used_lag[pick],
             "nobs": both.nobs[pick],
             "adf_stat_reverse": both.adf_stat[other],
@@ -220,17 +223,19 @@ def screen(
         }
     )
     invalid = table["reason"] != ""
-    table.loc[invalid, ["adf_stat", "pvalue", "qvalue", "half_life", "hurst"]] = np.nan
+    table.loc[invalid, ["adf_stat", "pvalue", "pair_pvalue", "qvalue", "half_life", "hurst"]] = (
+        np.nan
+    )
     table["rejected_by"] = _rejections(table, criteria)
     passed = table["rejected_by"] == ""
     _variance_checks(table, z, y, x, safe_beta, passed.to_numpy(), criteria)
-    score = table["qvalue"] if criteria.fdr is not None else table["pvalue"]
+    score = table["qvalue"] if criteria.fdr is not None else table["pair_pvalue"]
     order = score.where(passed).rank(method="first")
     table["rank"] = order.astype("Int64")
     limit = criteria.top_k if criteria.top_k is not None else len(table)
     table["selected"] = passed & (order <= limit)
     table = table[list(COLUMNS)]
-    table = table.sort_values(["pvalue", "y", "x"], na_position="last", ignore_index=True)
+    table = table.sort_values(["pair_pvalue", "y", "x"], na_position="last", ignore_index=True)
     messages: tuple[str, ...] = ()
     if passed.sum() > limit:
         messages = (f"{int(passed.sum())} pairs passed; kept the best {limit} (top_k)",)
@@ -260,8 +265,9 @@ def _rejections(table: pd.DataFrame, c: ScreeningCriteria) -> np.ndarray:
         ("undefined", table["reason"] != "", table["reason"]),
         ("hedge_ratio", ~(table["hedge_ratio"] > c.min_hedge_ratio), table["hedge_ratio"]),
         ("fdr" if c.fdr is not None else "pvalue",
-         ~(table["qvalue"] <= c.fdr) if c.fdr is not None else ~(table["pvalue"] <= c.max_pvalue),
-         table["qvalue"] if c.fdr is not None else table["pvalue"]),
+         ~(table["qvalue"] <= c.fdr) if c.fdr is not None
+         else ~(table["pair_pvalue"] <= c.max_pvalue),
+         table["qvalue"] if c.fdr is not None else table["pair_pvalue"]),
         ("half_life", ~table["half_life"].between(c.min_half_life, c.max_half_life),
          table["half_life"]),
         ("crossings", table["crossings"] < c.min_crossings, table["crossings"]),
