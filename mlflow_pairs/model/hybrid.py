@@ -63,7 +63,9 @@ BUILTIN_PARTS: dict[str, dict[str, Any]] = {
 
 _MODEL_FILE = "model.json"
 _WEIGHTS_FILE = "gru.pt"
-_FORMAT_VERSION = 2
+_FORMAT_VERSION = 3  # 3: the GRU carries the |z| baseline's logit as a prior (gru.pt)
+#: Formats :meth:`GarchGruModel.load` reads: 2 is 3 with a zero prior.
+_READABLE_FORMATS = (2, 3)
 
 
 @dataclass(frozen=True)
@@ -345,12 +347,18 @@ class GarchGruModel:
                 f"{cfg.label_min_z}; both parts need some",
                 symbols=self.symbols,
             )
+        self.baseline_ = ZScoreBaseline().fit(stacked["train"][3], stacked["train"][1])
+        # The GRU starts from the baseline's logit (in scaled |z|) and learns a correction:
+        # with few failures per window, a GRU from scratch ranks worse than |z| alone.
+        column = MODEL_FEATURES.index("abs_zscore")
+        intercept, slope = self.baseline_.coef
+        mean, std = float(self.scaler_.mean[column]), float(self.scaler_.std[column])
         self.sequence_ = SequencePart(self.training).fit(
             (stacked["train"][0], stacked["train"][1]),
             (stacked["validation"][0], stacked["validation"][1]),
+            prior=(intercept + slope * mean, slope * std, column),
             on_epoch=on_epoch,
         )
-        self.baseline_ = ZScoreBaseline().fit(stacked["train"][3], stacked["train"][1])
         test_windows, test_labels, test_pairs, test_abs_z = stacked["test"]
         probability = self.sequence_.predict_proba(test_windows)
         self.metrics_ = classification_metrics(test_labels, probability)
@@ -689,7 +697,7 @@ class GarchGruModel:
         """
         directory = Path(directory)
         document: dict[str, Any] = json.loads((directory / _MODEL_FILE).read_text("utf-8"))
-        if document.get("format_version") != _FORMAT_VERSION:
+        if document.get("format_version") not in _READABLE_FORMATS:
             raise ValueError(
                 f"model format {document.get('format_version')} is not supported by this "
                 f"version (format {_FORMAT_VERSION}); retrain the model"

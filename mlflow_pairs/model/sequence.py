@@ -57,14 +57,27 @@ def _network(n_features: int, hidden: int, layers: int) -> Any:
     from torch import nn
 
     class ReversionGRU(nn.Module):
+        """A fixed prior logit ``prior[0] + prior[1] * x[-1, prior_feature]`` (the plain
+        baseline's, on the last day of the window) plus the GRU's correction. The head
+        starts at zero, so training starts from the baseline and learns what it misses."""
+
+        prior: torch.Tensor
+        prior_feature: torch.Tensor
+
         def __init__(self) -> None:
             super().__init__()
             self.gru = nn.GRU(n_features, hidden, num_layers=layers, batch_first=True)
             self.head = nn.Linear(hidden, 1)
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+            self.register_buffer("prior", torch.zeros(2))
+            self.register_buffer("prior_feature", torch.zeros((), dtype=torch.long))
 
         def forward(self, windows: torch.Tensor) -> torch.Tensor:
             output, _ = self.gru(windows)
-            return cast("torch.Tensor", self.head(output[:, -1, :]).squeeze(-1))
+            correction = self.head(output[:, -1, :]).squeeze(-1)
+            last = windows[:, -1, :].index_select(1, self.prior_feature.view(1)).squeeze(1)
+            return cast("torch.Tensor", correction + self.prior[0] + self.prior[1] * last)
 
     return ReversionGRU()
 
@@ -80,6 +93,7 @@ class SequencePart:
         train: tuple[np.ndarray, np.ndarray],
         validation: tuple[np.ndarray, np.ndarray],
         *,
+        prior: tuple[float, float, int] | None = None,
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     ) -> SequencePart:
         """Train on ``train`` windows and labels, early-stopping on validation loss.
@@ -90,6 +104,9 @@ class SequencePart:
             ``windows`` of shape (n, window, n_features), float32, already scaled;
             ``labels`` of shape (n,), 0 or 1. Windows are shuffled within the training
             part only; the parts themselves are chronological.
+        prior : (intercept, slope, feature), optional
+            A fixed logit, linear in one scaled feature on the window's last day (the
+            ``|z|`` baseline's); the GRU learns a correction to it. None: no prior.
         on_epoch : callable, optional
             Called after each epoch with its number and metrics (``loss``, ``val_loss``,
             and validation ``f1``, ``accuracy``, ``precision``, ``recall``, ``auc``).
@@ -106,7 +123,11 @@ class SequencePart:
         if len(x_train) == 0 or len(x_val) == 0:
             raise ValueError("no training or validation windows: the data is too short")
         self.n_features_ = int(x_train.shape[2])
-        network = _network(self.n_features_, cfg.hidden_size, cfg.num_layers).to(device)
+        network = _network(self.n_features_, cfg.hidden_size, cfg.num_layers)
+        if prior is not None:
+            network.prior.copy_(torch.tensor(prior[:2], dtype=torch.float32))
+            network.prior_feature.fill_(int(prior[2]))
+        network = network.to(device)
         # Unweighted log loss: the output is a calibrated probability, compared with the
         # baselines' by Brier score and used as a threshold in the signal rule.
         loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -185,6 +206,10 @@ class SequencePart:
         part.n_features_ = int(data["n_features"])
         network = _network(part.n_features_, part.config.hidden_size, part.config.num_layers)
         state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+        # A GRU saved before the prior (model format 2) learned the whole logit: a zero
+        # prior gives exactly its predictions.
+        state.setdefault("prior", torch.zeros(2))
+        state.setdefault("prior_feature", torch.zeros((), dtype=torch.long))
         network.load_state_dict(state)
         part.network_ = network.eval()
         return part
