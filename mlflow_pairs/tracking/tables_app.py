@@ -24,6 +24,10 @@ Endpoints (paths in :mod:`mlflow_pairs.db.remote`), JSON in and out, errors as M
 
 The tables live in the server's backend store (the database ``mlflow server`` was given),
 beside MLflow's tables; clients need no database password.
+
+Both apps also answer an artifact upload that the artifact store refuses for space with
+HTTP 507 and the reason, which MLflow's client reports at once (a 500 it retries for
+minutes). ``pairs`` is ``mlflow-pairs server``'s default app (``server.app_name``).
 """
 
 from __future__ import annotations
