@@ -35,6 +35,14 @@ def test_cuda_without_a_gpu_is_one_line(clean_env: Path) -> None:
     _one_line_error(result, "no CUDA GPU is available")
 
 
+def _run_code(code: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -c code args...`` in ``cwd`` (``sys.argv[1:]`` are ``args``)."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True, text=True, env=_env(), cwd=cwd, timeout=120, check=False,
+    )  # fmt: skip
+
+
 def test_without_pyspark_the_spark_engine_says_how_to_install_it(clean_env: Path) -> None:
     # sys.modules[name] = None is how Python spells "this module is not installed".
     code = (
@@ -42,15 +50,7 @@ def test_without_pyspark_the_spark_engine_says_how_to_install_it(clean_env: Path
         "sys.argv = ['mlflow-pairs', *sys.argv[1:]]; "
         "from mlflow_pairs.cli import main; main()"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code, "screen", *SAMPLE, "--no-log", "--engine", "spark"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        cwd=clean_env,
-        timeout=120,
-        check=False,
-    )
+    result = _run_code(code, clean_env, "screen", *SAMPLE, "--no-log", "--engine", "spark")
     _one_line_error(result, "pip install 'mlflow-pairs[spark]'")
 
 
@@ -95,15 +95,7 @@ def test_screen_starts_without_the_heavy_libraries(clean_env: Path) -> None:
         "from mlflow_pairs.cli import main\n"
         "main()\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code, "screen", *SAMPLE, "--no-log", "--device", "numpy"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        cwd=clean_env,
-        timeout=120,
-        check=False,
-    )
+    result = _run_code(code, clean_env, "screen", *SAMPLE, "--no-log", "--device", "numpy")
     assert result.returncode == 0, result.stderr
     loaded = result.stderr.strip().splitlines()[-1]
     for heavy in ("torch", "mlflow", "sqlalchemy", "arch", "matplotlib"):
