@@ -92,6 +92,8 @@ def planted_universe(
     storm_length: float = 15.0,
     storm_vol: float = 3.0,
     storm_half_life: float = 120.0,
+    calm_jumps: float = 0.0,
+    jump_size: float = 6.0,
 ) -> SyntheticUniverse:
     """A universe of ``n_planted`` cointegrated pairs and ``n_random`` unrelated symbols.
 
@@ -112,6 +114,13 @@ def planted_universe(
         (half-life ``storm_half_life``) with ``storm_vol`` times larger shocks. A wide
         spread in a storm does not come back soon, one in calm does, and only the
         spread's volatility tells the two apart.
+    calm_jumps, jump_size : float
+        For the regime-dependent pairs: the daily probability, on calm days, of a jump of
+        ``jump_size * spread_std`` (either sign, even odds) added to the spread's shock. A
+        jump reverts at the calm half-life like any shock, so a wide spread has two
+        causes, a jump that comes back within days or a storm that does not, and what
+        tells them apart is the path: one large move then calm, or lasting turbulence.
+        0 (the default) draws nothing, so the other paths stay as they were.
     daily_vol : float
         Daily log-return volatility of every random walk (the ``x`` legs and ``R..``).
     spread_std : float
@@ -149,7 +158,8 @@ def planted_universe(
             calm_scale = spread_std * np.sqrt(1 - calm_phi**2)
             phi = np.where(storm, storm_phi, calm_phi)
             scale = np.where(storm, storm_vol * calm_scale, calm_scale)
-            spread = _ar1(planted_rng, phi, scale)
+            jumps = np.where(storm, 0.0, calm_jumps)
+            spread = _ar1(planted_rng, phi, scale, jumps, jump_size * spread_std)
         else:
             storm = np.zeros(n_days, dtype=bool)
             phi = np.full(n_days, _ar_coefficient(life))
@@ -277,9 +287,21 @@ def _ar_coefficient(half_life: float) -> float:
     return float(0.5 ** (1.0 / half_life))
 
 
-def _ar1(rng: np.random.Generator, phi: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``s_t = phi_t s_{t-1} + scale_t e_t``, started from the stationary law of day 0."""
+def _ar1(
+    rng: np.random.Generator,
+    phi: np.ndarray,
+    scale: np.ndarray,
+    jumps: np.ndarray | None = None,
+    jump: float = 0.0,
+) -> np.ndarray:
+    """``s_t = phi_t s_{t-1} + scale_t e_t + J_t``, started from the stationary law of day
+    0: ``J_t`` is ``+-jump`` with probability ``jumps[t]`` (no draw at all when no day can
+    jump, so that the stream of the other paths does not move)."""
     shocks = rng.standard_normal(len(phi)) * scale
+    if jumps is not None and np.any(jumps > 0):
+        hit = rng.random(len(phi)) < jumps
+        sign = np.where(rng.random(len(phi)) < 0.5, -1.0, 1.0)
+        shocks = shocks + hit * sign * jump
     s = np.empty(len(phi))
     s[0] = shocks[0] / np.sqrt(1 - phi[0] ** 2)
     for t in range(1, len(phi)):

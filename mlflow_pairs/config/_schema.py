@@ -275,6 +275,7 @@ class MLSettings(_Section):
     test_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: Annotated[int, Field(ge=1, le=256)] = 1
+    correction_penalty: Annotated[float, Field(ge=0)] = 0.1
 
 
 class Settings(_Section):

@@ -71,6 +71,9 @@ class Feature:
     to the other. The value at date t may use data up to and including t only;
     ``min_history`` says how many dates a value needs (earlier rows may be NaN).
     ``sectors`` limits the sector models that use the feature (``None``: every sector).
+    ``signed`` names the columns whose sign flips when the spread is turned upside down (a
+    z-score or a change of the spread, not a volatility): the model orients them by the
+    sign of the window's last z-score, as it does its own z-score.
     """
 
     name: str = ""
@@ -78,6 +81,7 @@ class Feature:
     description: str = ""
     min_history: int = 1
     sectors: tuple[str, ...] | None = None
+    signed: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -24,6 +24,7 @@ class SpreadZScore(Feature):
 
     name = "spread_zscore"
     columns = ("spread_zscore",)
+    signed = ("spread_zscore",)
     description = "Spread z-score over a rolling window"
 
     def __init__(self, window: int = 20) -> None:
@@ -41,6 +42,7 @@ class SpreadReturn(Feature):
 
     name = "spread_return"
     columns = ("spread_return",)
+    signed = ("spread_return",)
     description = "Daily change of the spread"
     min_history = 2
 

@@ -48,6 +48,10 @@ __all__ = [
 #: Inputs the model computes itself, before the plugins' features (``abs_zscore`` is the
 #: plain baseline's own input, so the GRU starts from what the baseline knows).
 MODEL_FEATURES = ("zscore", "abs_zscore", "garch_vol_ratio", "std_resid")
+#: The signed ones (with the plugins' ``Feature.signed`` columns): the GRU sees them times
+#: the sign of the window's last z-score, so that a window and its mirror image (the same
+#: spread upside down) look the same to it, as they do to the first-passage label.
+_SIGNED_MODEL_FEATURES = ("zscore", "std_resid")
 
 #: Columns of :meth:`GarchGruModel.predict`'s output.
 OUTPUT_COLUMNS = (
@@ -63,9 +67,12 @@ BUILTIN_PARTS: dict[str, dict[str, Any]] = {
 
 _MODEL_FILE = "model.json"
 _WEIGHTS_FILE = "gru.pt"
-_FORMAT_VERSION = 3  # 3: the GRU carries the |z| baseline's logit as a prior (gru.pt)
-#: Formats :meth:`GarchGruModel.load` reads: 2 is 3 with a zero prior.
-_READABLE_FORMATS = (2, 3)
+#: 3: the GRU carries the |z| baseline's logit as a prior (gru.pt); 4: its signed inputs
+#: are oriented by the last z-score's sign (``oriented_columns``).
+_FORMAT_VERSION = 4
+#: Formats :meth:`GarchGruModel.load` reads: 3 is 4 without the orientation, 2 is 3 with a
+#: zero prior.
+_READABLE_FORMATS = (2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -217,12 +224,29 @@ class GarchGruModel:
         self.config = config or ModelConfig()
         self.hedge = hedge or HedgeSpec()
         self.parts = {kind: dict(named) for kind, named in (parts or BUILTIN_PARTS).items()}
+        #: The input columns the GRU sees oriented (see :data:`_SIGNED_MODEL_FEATURES`);
+        #: empty for a model of format 3 or older, whose GRU learned them as they come.
+        self.oriented_columns_ = self._signed_columns()
 
     # -- shape of the inputs -----------------------------------------------------------
 
     @property
     def feature_names(self) -> list[str]:
         return [*MODEL_FEATURES, *(c for f in self.features for c in f.columns)]
+
+    def _signed_columns(self) -> list[str]:
+        """The model's signed inputs and the features' ``signed`` columns."""
+        signed = list(_SIGNED_MODEL_FEATURES)
+        for feature in self.features:
+            declared = tuple(getattr(feature, "signed", ()))
+            unknown = [c for c in declared if c not in feature.columns]
+            if unknown:
+                raise ValueError(
+                    f"feature {feature.name!r} declares signed column(s) "
+                    f"{', '.join(map(repr, unknown))} that are not among its columns"
+                )
+            signed.extend(declared)
+        return signed
 
     @property
     def symbols(self) -> list[str]:
@@ -272,6 +296,7 @@ class GarchGruModel:
         them). Labels whose horizon crosses into the next part are dropped (a purge gap
         of ``horizon`` days).
         """
+        self.oriented_columns_ = self._signed_columns()
         if not self.pairs:
             raise ValueError("the model needs at least one pair")
         cfg = self.config
@@ -449,9 +474,10 @@ class GarchGruModel:
         self, raw_rows: np.ndarray, wanted: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Scaled windows ending at each date whose whole window is finite (only at the
-        ``wanted`` end dates, when given)."""
-        rows = self.scaler_.transform(raw_rows)
-        finite = np.isfinite(rows).all(axis=1)
+        ``wanted`` end dates, when given), their signed inputs oriented by the sign of the
+        last day's z-score (raw, before scaling)."""
+        rows = raw_rows
+        finite = np.isfinite(self.scaler_.transform(rows)).all(axis=1)
         window = self.config.window
         if len(rows) < window:
             return np.empty((0, window, rows.shape[1]), dtype=np.float32), np.empty(0, int)
@@ -459,12 +485,18 @@ class GarchGruModel:
             ends = np.unique(wanted[wanted >= window - 1])
             bad = np.concatenate([[0], np.cumsum(~finite)])
             ends = ends[bad[ends + 1] == bad[ends + 1 - window]]
-            gathered = rows[ends[:, None] + np.arange(1 - window, 1)]
-            return gathered.astype(np.float32), ends
-        views = np.lib.stride_tricks.sliding_window_view(rows, window, axis=0)
-        ok = np.lib.stride_tricks.sliding_window_view(finite, window).all(axis=1)
-        ends = np.nonzero(ok)[0] + window - 1
-        return np.ascontiguousarray(views[ok].transpose(0, 2, 1), dtype=np.float32), ends
+            windows = rows[ends[:, None] + np.arange(1 - window, 1)]
+        else:
+            views = np.lib.stride_tricks.sliding_window_view(rows, window, axis=0)
+            ok = np.lib.stride_tricks.sliding_window_view(finite, window).all(axis=1)
+            ends = np.nonzero(ok)[0] + window - 1
+            windows = views[ok].transpose(0, 2, 1)
+        if self.oriented_columns_:  # windows is a copy: boolean and integer indexing copy
+            names = self.feature_names
+            columns = [names.index(c) for c in self.oriented_columns_]
+            side = np.where(rows[ends, MODEL_FEATURES.index("zscore")] < 0, -1.0, 1.0)
+            windows[:, :, columns] *= side[:, None, None]
+        return np.ascontiguousarray(self.scaler_.transform(windows), dtype=np.float32), ends
 
     # -- inference -----------------------------------------------------------------------
 
@@ -678,6 +710,7 @@ class GarchGruModel:
             "split": self.split_,
             "sample_counts": self.sample_counts_,
             "base_rate": self.base_rate_,
+            "oriented_columns": self.oriented_columns_,
         }
         (directory / _MODEL_FILE).write_text(json.dumps(document, indent=1), "utf-8")
         (directory / _WEIGHTS_FILE).write_bytes(self.sequence_.state_bytes())
@@ -739,6 +772,7 @@ class GarchGruModel:
         model.split_ = document["split"]
         model.sample_counts_ = document["sample_counts"]
         model.base_rate_ = document["base_rate"]
+        model.oriented_columns_ = list(document.get("oriented_columns", []))
         if model.feature_names != document["feature_names"]:
             warnings.warn(
                 "the installed plugins' feature columns differ from the saved ones",

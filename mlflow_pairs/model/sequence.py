@@ -23,7 +23,7 @@ __all__ = ["SequencePart", "TrainingConfig", "TrainingDivergenceWarning", "selec
 
 class TrainingDivergenceWarning(Warning):
     """The GRU's validation loss became NaN or infinite; training stopped at that epoch
-    and kept the best earlier weights (none if it was the first epoch)."""
+    and kept the best earlier weights (the untrained network if no epoch beat it)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class TrainingConfig:
     num_layers: int = _DEFAULTS.num_layers
     device: str = _DEFAULTS.device
     torch_threads: int = _DEFAULTS.torch_threads
+    correction_penalty: float = _DEFAULTS.correction_penalty
 
 
 def select_device(requested: str) -> str:
@@ -74,10 +75,14 @@ def _network(n_features: int, hidden: int, layers: int) -> Any:
             self.register_buffer("prior_feature", torch.zeros((), dtype=torch.long))
 
         def forward(self, windows: torch.Tensor) -> torch.Tensor:
+            return cast("torch.Tensor", sum(self.parts(windows)))
+
+        def parts(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """The prior logit and the GRU's correction, each of shape (n,)."""
             output, _ = self.gru(windows)
             correction = self.head(output[:, -1, :]).squeeze(-1)
             last = windows[:, -1, :].index_select(1, self.prior_feature.view(1)).squeeze(1)
-            return cast("torch.Tensor", correction + self.prior[0] + self.prior[1] * last)
+            return self.prior[0] + self.prior[1] * last, correction
 
     return ReversionGRU()
 
@@ -98,6 +103,12 @@ class SequencePart:
     ) -> SequencePart:
         """Train on ``train`` windows and labels, early-stopping on validation loss.
 
+        The training loss is the log loss plus ``correction_penalty`` times the mean
+        squared correction logit: the GRU is shrunk toward the prior, and moves away from
+        it only as far as the training data pay for. The untrained network (the prior
+        itself, when one is given) is the first candidate of the early stopping: when no
+        epoch beats its validation loss it is kept, and :attr:`best_epoch_` is -1.
+
         Parameters
         ----------
         train, validation : (windows, labels)
@@ -108,8 +119,9 @@ class SequencePart:
             A fixed logit, linear in one scaled feature on the window's last day (the
             ``|z|`` baseline's); the GRU learns a correction to it. None: no prior.
         on_epoch : callable, optional
-            Called after each epoch with its number and metrics (``loss``, ``val_loss``,
-            and validation ``f1``, ``accuracy``, ``precision``, ``recall``, ``auc``).
+            Called after each epoch with its number and metrics (``loss``, the training
+            log loss without the penalty, ``val_loss``, and validation ``f1``,
+            ``accuracy``, ``precision``, ``recall``, ``auc``).
         """
         import torch
 
@@ -133,9 +145,14 @@ class SequencePart:
         loss_fn = torch.nn.BCEWithLogitsLoss()
         optimiser = torch.optim.Adam(network.parameters(), lr=cfg.learning_rate)
         generator = torch.Generator().manual_seed(cfg.seed)
-        best_loss, best_state, stale = float("inf"), None, 0
         self.history_: list[dict[str, float]] = []
         self.best_epoch_ = -1
+        network.eval()
+        with torch.no_grad():
+            untrained_loss = float(loss_fn(network(x_val.to(device)), y_val.to(device)))
+        best_loss, best_state, stale = float("inf"), None, 0
+        if np.isfinite(untrained_loss):
+            best_loss, best_state = untrained_loss, copy.deepcopy(network.state_dict())
         for epoch in range(cfg.epochs):
             network.train()
             order = torch.randperm(len(x_train), generator=generator)
@@ -143,16 +160,18 @@ class SequencePart:
             for start in range(0, len(order), cfg.batch_size):
                 batch = order[start : start + cfg.batch_size]
                 optimiser.zero_grad()
-                loss = loss_fn(network(x_train[batch].to(device)), y_train[batch].to(device))
-                loss.backward()
+                prior_logit, correction = network.parts(x_train[batch].to(device))
+                log_loss = loss_fn(prior_logit + correction, y_train[batch].to(device))
+                penalty = cfg.correction_penalty * correction.pow(2).mean()
+                (log_loss + penalty).backward()
                 optimiser.step()
-                total += loss.item() * len(batch)
+                total += log_loss.item() * len(batch)
             network.eval()
             with torch.no_grad():
                 val_logits = network(x_val.to(device)).cpu()
                 val_loss = float(loss_fn(val_logits.to(device), y_val.to(device)))
             if not np.isfinite(val_loss):
-                kept = f"keeping epoch {self.best_epoch_}" if self.history_ else "untrained"
+                kept = f"keeping epoch {self.best_epoch_}" if self.best_epoch_ >= 0 else "untrained"
                 warnings.warn(
                     f"GRU validation loss is {val_loss} at epoch {epoch}; stopping ({kept})",
                     TrainingDivergenceWarning,

@@ -62,6 +62,7 @@ CHANGES = [
     ("ml", "seed", 9, lambda s: model_specs(s)["training"].seed),
     ("ml", "window", 10, lambda s: model_specs(s)["config"].window),
     ("ml", "label_min_z", 1.5, lambda s: model_specs(s)["config"].label_min_z),
+    ("ml", "correction_penalty", 0.0, lambda s: model_specs(s)["training"].correction_penalty),
     ("backtest", "max_holding", 15, lambda s: model_specs(s)["config"].horizon),
     ("backtest", "max_holding", 15, lambda s: trading_rules(s)[0].max_holding),
     ("backtest", "exit_z", 0.25, lambda s: model_specs(s)["config"].exit_z),

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from mlflow_pairs.data import DataError
+from mlflow_pairs.features.core import SpreadReturn, SpreadVolatility, SpreadZScore
 from mlflow_pairs.model import (
     OUTPUT_COLUMNS,
     GarchGruModel,
@@ -53,9 +54,10 @@ def test_first_passage_target_by_hand() -> None:
 def test_learns_a_mean_reverting_spread_with_garch_noise() -> None:
     """Plain AR(1) reversion: |z| says what there is to say. The GRU learns it (better
     than a coin and than the constant predictor's Brier score) but, measured here, does
-    not beat the |z| baseline it starts from: AUC 0.677 vs 0.672 on this seed; on seeds
-    1-3 0.664 vs 0.666, 0.520 vs 0.651 (a correction learnt from noise) and 0.688 vs
-    0.689. The regime test below is where it earns its place."""
+    not clearly beat the |z| baseline it starts from: AUC 0.700 vs 0.672 on this seed; on
+    seeds 1-3 0.663 vs 0.666, 0.562 vs 0.651 (a correction learnt from noise) and 0.689
+    vs 0.689 (no epoch beat the baseline on validation: it is kept). The regime test
+    below is where it earns its place."""
     prices = mean_reverting_pairs(4, n_days=2000, n_pairs=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -91,7 +93,8 @@ def test_beats_the_zscore_baseline_when_reversion_speed_follows_volatility() -> 
         ),
     )
     metrics = model.metrics_
-    # Measured: AUC 0.922 vs 0.369, Brier 0.088 vs 0.166.
+    # Measured: AUC 0.932 vs 0.369, Brier 0.105 vs 0.166 (seeds 2, 3: 0.905 vs 0.498,
+    # 0.814 vs 0.574).
     assert metrics["auc"] >= metrics["zscore_auc"] + 0.05, metrics
     assert metrics["brier"] <= metrics["zscore_brier"] - 0.01, metrics
 
@@ -295,6 +298,81 @@ def test_a_model_saved_before_the_prior_loads_as_a_zero_prior(
     pd.testing.assert_frame_equal(expected.predict(request, all_dates=True), old)
     current = model.predict(request, all_dates=True)["reversion_probability"]
     assert not np.allclose(current.dropna(), old["reversion_probability"].dropna())
+
+
+def test_a_spread_and_its_mirror_image_look_the_same_to_the_gru(
+    small_model: tuple[GarchGruModel, pd.DataFrame],
+) -> None:
+    """The first-passage label does not care which side a spread is on, and neither do the
+    GRU's inputs: the signed ones (the z-score, the standardised residual and the features'
+    ``signed`` columns) are oriented by the sign of the window's last z-score, so a window
+    and its mirror image are equal."""
+    _, prices = small_model
+    features = [SpreadZScore(), SpreadReturn(), SpreadVolatility()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = GarchGruModel("energy", _pairs(2), features, training=FAST)
+        model.fit(prices.iloc[:FITTED])
+    signed = ["zscore", "std_resid", "spread_zscore", "spread_return"]  # flip with the spread
+    assert model.oriented_columns_ == signed
+    inputs = model._inputs(prices.index, prices[model.symbols].to_numpy(dtype=float))
+    rows = inputs["rows"][0]
+    mirror = rows.copy()
+    mirror[:, [model.feature_names.index(c) for c in signed]] *= -1
+    windows, ends = model._windows(rows)
+    mirrored, mirrored_ends = model._windows(mirror)
+    assert len(ends) > 900
+    np.testing.assert_array_equal(ends, mirrored_ends)
+    np.testing.assert_array_equal(windows, mirrored)
+    wanted = np.array([100, 500, 999])
+    np.testing.assert_array_equal(model._windows(rows, wanted)[0], windows[np.isin(ends, wanted)])
+    # By hand, a window ending below the mean: its signed columns flipped, the others
+    # (|z|, the volatilities) as they come, then scaled.
+    k = int(np.nonzero(rows[ends, 0] < 0)[0][0])
+    flip = np.ones(rows.shape[1])
+    flip[[model.feature_names.index(c) for c in signed]] = -1
+    by_hand = model.scaler_.transform(rows[ends[k] - model.config.window + 1 : ends[k] + 1] * flip)
+    np.testing.assert_allclose(windows[k], by_hand, rtol=1e-6)
+
+
+def test_a_signed_column_a_feature_does_not_have_is_an_error() -> None:
+    class Misdeclared(SpreadReturn):
+        name = "misdeclared"
+        signed = ("spread_change",)
+
+    with pytest.raises(ValueError, match=r"'misdeclared' declares signed column.*spread_change"):
+        GarchGruModel("energy", _pairs(1), [Misdeclared()])
+
+
+def test_a_model_saved_before_the_orientation_loads_without_it(
+    small_model: tuple[GarchGruModel, pd.DataFrame], tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Model format 3 (a GRU that learned its signed inputs as they come) still loads, and
+    its GRU still sees them unoriented."""
+    import json
+
+    import torch
+
+    model, prices = small_model
+    model.save(tmp_path / "m")
+    # A head that listens to the GRU (a short training may have kept the prior).
+    state = torch.load(tmp_path / "m" / "gru.pt", weights_only=True)
+    state["head.weight"] = torch.ones_like(state["head.weight"])
+    torch.save(state, tmp_path / "m" / "gru.pt")
+    request = prices.iloc[-120:]
+    expected = GarchGruModel.load(tmp_path / "m")
+    assert expected.oriented_columns_
+    current = expected.predict(request, all_dates=True)["reversion_probability"]
+    expected.oriented_columns_ = []
+    document = json.loads((tmp_path / "m" / "model.json").read_text("utf-8"))
+    document["format_version"] = 3
+    del document["oriented_columns"]
+    (tmp_path / "m" / "model.json").write_text(json.dumps(document), "utf-8")
+    old = GarchGruModel.load(tmp_path / "m")
+    assert old.oriented_columns_ == []
+    predicted = old.predict(request, all_dates=True)
+    pd.testing.assert_frame_equal(expected.predict(request, all_dates=True), predicted)
+    assert not np.allclose(current.dropna(), predicted["reversion_probability"].dropna())
 
 
 @pytest.mark.parametrize(
