@@ -8,7 +8,7 @@ import io
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -75,7 +75,8 @@ def _network(n_features: int, hidden: int, layers: int) -> Any:
             self.register_buffer("prior_feature", torch.zeros((), dtype=torch.long))
 
         def forward(self, windows: torch.Tensor) -> torch.Tensor:
-            return cast("torch.Tensor", sum(self.parts(windows)))
+            prior, correction = self.parts(windows)
+            return prior + correction
 
         def parts(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             """The prior logit and the GRU's correction, each of shape (n,)."""
