@@ -238,7 +238,7 @@ class GarchGruModel:
         """The model's signed inputs and the features' ``signed`` columns."""
         signed = list(_SIGNED_MODEL_FEATURES)
         for feature in self.features:
-            declared = tuple(getattr(feature, "signed", ()))
+            declared = feature.signed
             unknown = [c for c in declared if c not in feature.columns]
             if unknown:
                 raise ValueError(

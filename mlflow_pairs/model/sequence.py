@@ -148,9 +148,14 @@ class SequencePart:
         generator = torch.Generator().manual_seed(cfg.seed)
         self.history_: list[dict[str, float]] = []
         self.best_epoch_ = -1
-        network.eval()
-        with torch.no_grad():
-            untrained_loss = float(loss_fn(network(x_val.to(device)), y_val.to(device)))
+
+        def validate() -> tuple[Any, float]:
+            network.eval()
+            with torch.no_grad():
+                logits = network(x_val.to(device)).cpu()
+                return logits, float(loss_fn(logits.to(device), y_val.to(device)))
+
+        _, untrained_loss = validate()
         best_loss, best_state, stale = float("inf"), None, 0
         if np.isfinite(untrained_loss):
             best_loss, best_state = untrained_loss, copy.deepcopy(network.state_dict())
@@ -167,10 +172,7 @@ class SequencePart:
                 (log_loss + penalty).backward()
                 optimiser.step()
                 total += log_loss.item() * len(batch)
-            network.eval()
-            with torch.no_grad():
-                val_logits = network(x_val.to(device)).cpu()
-                val_loss = float(loss_fn(val_logits.to(device), y_val.to(device)))
+            val_logits, val_loss = validate()
             if not np.isfinite(val_loss):
                 kept = f"keeping epoch {self.best_epoch_}" if self.best_epoch_ >= 0 else "untrained"
                 warnings.warn(
