@@ -3,14 +3,17 @@
 The part (``EwmaPart``: RiskMetrics EWMA variance, lambda 0.94) is defined here and
 registered by an inline plugin's ``register_volatility_parts`` hook. A model trained with
 ``garch.part: ewma`` uses it, its volatility output equals an independent EWMA recursion,
-and it survives logging to and loading from a real (SQLite) MLflow store; once the plugin
-is gone, loading names the missing part.
+and it survives logging to and loading from a real (SQLite) MLflow store and serving by
+``mlflow models serve`` (where the same plugin is found as an installed entry point);
+once the plugin is gone, loading names the missing part.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -21,6 +24,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 
 from mlflow_pairs import flavor, hookimpl, plugins
 from mlflow_pairs.config import load_settings
@@ -28,10 +32,18 @@ from mlflow_pairs.errors import NotFoundError
 from mlflow_pairs.model import GarchGruModel, TrainingConfig
 from mlflow_pairs.model.parts import VolatilityPart
 from mlflow_pairs.model.volatility import GarchPart, GarchSpec, GarchState
-from mlflow_pairs.plugins import PluginConflictError, get_model_parts, plugin_failures, pm
+from mlflow_pairs.plugins import (
+    ENTRY_POINT_GROUP,
+    LOAD_PLUGINS_ENV,
+    PluginConflictError,
+    get_model_parts,
+    plugin_failures,
+    pm,
+)
 from mlflow_pairs.tracking import MlflowConnection
 from tests.conftest import mlflow_uris_restored, write_config
 from tests.model.simulate import mean_reverting_pairs
+from tests.model.test_serving import serve_model
 
 LAMBDA = 0.94
 PLUGIN = "ewma-parts-test"
@@ -356,3 +368,66 @@ def test_loading_without_the_plugin_names_the_missing_part(
             mlflow.pyfunc.load_model(uri)
     finally:
         pm.register(plugin, name=PLUGIN)
+
+
+# -- serving -------------------------------------------------------------------------------
+
+
+def _install_entry_point(site: Path) -> None:
+    """The test plugin as an installed distribution would be: a module and a ``dist-info``
+    whose ``entry_points.txt`` names it in the plugin group, on the server's path."""
+    (site / "ewma_parts_test_plugin.py").write_text(
+        "from tests.model.test_plugin_parts import EwmaPlugin\n\nplugin = EwmaPlugin()\n"
+    )
+    info = site / "ewma_parts_test_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: ewma-parts-test-plugin\nVersion: 0.1\n"
+    )
+    (info / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\n{PLUGIN} = ewma_parts_test_plugin:plugin\n"
+    )
+
+
+@pytest.mark.server
+def test_mlflow_models_serve_finds_the_part_through_the_plugin(
+    model: GarchGruModel, logged: dict[str, Any], prices: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A scoring server started on the logged model (in a process of its own, with the
+    plugin's entry point installed) answers with the EWMA part: its output equals the
+    trained model's, and its volatility the independent EWMA recursion."""
+    site = tmp_path / "site"
+    site.mkdir()
+    _install_entry_point(site)
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != LOAD_PLUGINS_ENV}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(root)])
+    # The venv's bin first: the scoring server runs `uvicorn` from PATH.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    request = prices.iloc[FITTED - 60 : FITTED + 40]
+    expected = model.predict(request, all_dates=True)
+    wire = request.reset_index(names="date")
+    wire["date"] = wire["date"].dt.strftime("%Y-%m-%d")
+    # Plain JSON floats (shortest repr, exact), not to_json's 10 significant digits.
+    split = {"columns": list(wire.columns), "data": wire.to_numpy().tolist()}
+    with serve_model(logged["path"], env, tmp_path / "serve.log") as url:
+        answer = requests.post(
+            f"{url}/invocations",
+            json={"dataframe_split": split, "params": {"all_dates": True}},
+            timeout=60,
+        )
+    assert answer.status_code == 200, answer.text
+    served = pd.DataFrame(answer.json()["predictions"])
+    assert served["pair"].tolist() == expected["pair"].tolist()
+    assert served["signal"].tolist() == expected["signal"].tolist()
+    for column in ("spread", "zscore", "garch_sigma", "reversion_probability"):
+        np.testing.assert_allclose(
+            served[column].astype(float), expected[column], rtol=1e-9, equal_nan=True
+        )
+    for y, x in PAIRS:
+        rows = served[served["pair"] == f"{y}/{x}"]
+        dates = pd.DatetimeIndex(pd.to_datetime(rows["date"])).tz_localize(None)
+        oracle = ewma_sigma_oracle(model, prices, y, x)
+        np.testing.assert_allclose(
+            rows["garch_sigma"].to_numpy(dtype=float), oracle.loc[dates].to_numpy(), rtol=1e-9
+        )

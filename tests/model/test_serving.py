@@ -31,7 +31,7 @@ MAX_ROWS = 1000
 
 
 @contextlib.contextmanager
-def _serve(model_uri: str, env: dict[str, str], log: Path) -> Iterator[str]:
+def serve_model(model_uri: str, env: dict[str, str], log: Path) -> Iterator[str]:
     """``mlflow models serve`` on a free loopback port; yields its URL."""
     port = free_port()
     with log.open("w") as handle:
@@ -66,7 +66,7 @@ def _serve(model_uri: str, env: dict[str, str], log: Path) -> Iterator[str]:
 def served(registered: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     env = {**registered["env"], "MLFLOW_PAIRS_MAX_REQUEST_ROWS": str(MAX_ROWS)}
-    with _serve(f"models:/{MODEL_NAME}@champion", env, log) as url:
+    with serve_model(f"models:/{MODEL_NAME}@champion", env, log) as url:
         yield url
 
 
@@ -344,7 +344,7 @@ def served_broken(
     document = json.loads((folder / "data" / "model.json").read_text())
     document["scaler"]["mean"] = document["scaler"]["mean"][:-1]
     (folder / "data" / "model.json").write_text(json.dumps(document))
-    with _serve(str(folder), registered["env"], folder.parent / "serve.log") as url:
+    with serve_model(str(folder), registered["env"], folder.parent / "serve.log") as url:
         yield url
 
 

@@ -120,6 +120,11 @@ def test_hedge_ratios_of_selected_planted_pairs_match_truth(
     # smaller p-value: 121 of the 126 regress y on x, as planted. The previous rule, the
     # larger p-value's direction (x on y for 121 of them), whose inverse overstates the hedge
     # ratio by about var(s) / (b var(log x)), measured 2.0%, 3.3%, 5.9%, 11.6% (mean +1.9%).
+    # The issue asks for every one within 5%; 9 of 126 are not. An oracle on the same
+    # windows (not asserted: it checks an estimator the product does not use): regression
+    # with AR(1) errors (Cochrane-Orcutt) has all 126 within 5%, max 4.9%; on 32 seeds
+    # (482 selections) OLS misses 5% on 39 (max 14.1%), Cochrane-Orcutt on 1 (6.5%), GLS
+    # with the true AR coefficient on 2 (6.2%). See docs/screening.md.
     assert_array_less(np.quantile(np.abs(errors), [0.5, 0.75, 0.9]), [0.05, 0.05, 0.05])
     assert abs(errors.mean()) < 0.015
 
