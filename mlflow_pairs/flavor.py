@@ -192,6 +192,9 @@ def save_model(
         plugin_sources=_plugin_sources(model),
         training_data_hash=data_hash or "",
         min_history=model.min_history,
+        # The last date the model was fitted on: a request that reaches back min_history
+        # dates before the day after it gets the walk-forward's own signal exactly.
+        data_end=model.data_end_,
     )
     mlflow_model.save(os.path.join(path, MLMODEL_FILE_NAME))
     if conda_env is None:

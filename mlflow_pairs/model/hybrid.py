@@ -389,6 +389,10 @@ class GarchGruModel:
         self.metrics_ = classification_metrics(test_labels, probability)
         baseline = classification_metrics(test_labels, self.baseline_.predict_proba(test_abs_z))
         self.metrics_.update({f"zscore_{k}": v for k, v in baseline.items()})
+        # The constant "always reverts" predictor's F1 (2p / (1 + p) at prevalence p), shown
+        # beside the GRU's: an F1 gate alone passes it whenever p >= 0.54.
+        always = classification_metrics(test_labels, np.ones(len(test_labels)))
+        self.metrics_["constant_f1"] = always["f1"]
         self.pair_metrics_ = {
             name: classification_metrics(
                 test_labels[test_pairs == name], probability[test_pairs == name]

@@ -40,12 +40,15 @@ def legend_label(variant: str, stats: Mapping[str, float] | None = None) -> str:
     stats : mapping of str to float, optional
         Any of ``sharpe`` (annualised), ``sharpe_lower`` and ``sharpe_upper`` (its
         interval, shown only when both are present), ``psr`` and ``dsr``
-        (probabilities); missing keys are left out of the label.
+        (probabilities); missing keys are left out of the label. A paired test against a
+        baseline ``B`` (``vs_B_sharpe_diff``, with ``vs_B_sharpe_lower``,
+        ``vs_B_sharpe_upper`` and ``vs_B_sharpe_pvalue`` when present) adds a line.
 
     Returns
     -------
     str
-        For instance ``"garch_gru  SR 0.12 [-0.83, 0.95]  PSR 0.61  DSR 0.40"``.
+        For instance ``"garch_gru  SR 0.12 [-0.83, 0.95]  PSR 0.61  DSR 0.40"``, then
+        ``"  - static_z: SR +0.09 [-0.16, 0.33]  p 0.47"`` per paired test.
     """
     parts = [variant]
     stats = stats or {}
@@ -57,7 +60,18 @@ def legend_label(variant: str, stats: Mapping[str, float] | None = None) -> str:
     for key, name in (("psr", "PSR"), ("dsr", "DSR")):
         if key in stats:
             parts.append(f"{name} {stats[key]:.2f}")
-    return "  ".join(parts)
+    lines = ["  ".join(parts)]
+    for key in stats:
+        if not (key.startswith("vs_") and key.endswith("_sharpe_diff")):
+            continue
+        prefix = key.removesuffix("diff")
+        line = f"  - {key[3 : -len('_sharpe_diff')]}: SR {stats[key]:+.2f}"
+        if f"{prefix}lower" in stats and f"{prefix}upper" in stats:
+            line += f" [{stats[f'{prefix}lower']:.2f}, {stats[f'{prefix}upper']:.2f}]"
+        if f"{prefix}pvalue" in stats:
+            line += f"  p {stats[f'{prefix}pvalue']:.2f}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def tear_sheet(

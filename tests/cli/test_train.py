@@ -110,6 +110,10 @@ def test_main_job_on_the_sample_is_flat_and_registers_an_exploratory_model(
         assert metrics[f"{variant}_trades"] == 0
     assert "flat in 12" in output
     assert "(exploratory)" in output
+    # F1 is never shown without the constant "always reverts" predictor's beside it.
+    f1_line = next(line for line in output.splitlines() if line.startswith("model ("))
+    constant = metrics["model_constant_f1"]
+    assert f"F1 {metrics['model_f1']:.3f} (constant {constant:.3f})" in f1_line
     assert run.data.tags["mlflow_pairs.evidence"] == "exploratory"
     assert "Walk-forward train of sector technology" in run.data.tags["mlflow.note.content"]
     experiment = connection.client.get_experiment(run.info.experiment_id)
@@ -575,3 +579,24 @@ def test_two_trains_at_once_keep_all_rows(
     for version in versions:
         assert _check_train_rows(tracking, version.run_id, version.version, tmp_path, PLANTED)
     assert set(read_table(tracking, "screening_results")["run_id"]) == {v.run_id for v in versions}
+
+
+def test_dsr_trials_count_the_configurations_tried(tmp_path: Path) -> None:
+    """The deflated Sharpe ratio's trials are the variants (3) times the distinct strategy
+    configurations the experiment's train runs have tried: a rerun of the same settings
+    adds none, a changed entry band one."""
+    config = _config(tmp_path)
+    store = yaml.safe_load(config.read_text())["mlflow"]
+    changed = write_config(
+        tmp_path / "changed.yaml",
+        {**SMALL, "backtest": {**SMALL["backtest"], "entry_z": 2.5}, "mlflow": store},
+    )
+    for path in (config, config, changed):
+        result = pairs_cli("--config", str(path), "train", env=_env(), cwd=tmp_path, timeout=600)
+        assert result.returncode == 0, result.stderr
+    connection = MlflowConnection(load_settings(config, environ={}))
+    experiment = connection.get_or_create_experiment()
+    runs = connection.client.search_runs([experiment.experiment_id], order_by=["start_time ASC"])
+    assert [r.data.metrics["dsr_trials"] for r in runs] == [3.0, 3.0, 6.0]
+    hashes = [r.data.params["strategy_hash"] for r in runs]
+    assert hashes[0] == hashes[1] != hashes[2]

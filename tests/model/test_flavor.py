@@ -179,6 +179,8 @@ def test_mlmodel_records_provenance_and_requirements(registered: dict[str, Any])
     assert conf["pairs"] == ["MSFT/AAPL", "AMD/MSFT"]
     assert conf["features"] == registered["model"].feature_names
     assert conf["training_data_hash"] == registered["panel"].content_hash
+    assert conf["min_history"] == registered["model"].min_history
+    assert conf["data_end"] == f"{registered['prices'].index[-1]:%Y-%m-%d}"
     assert conf["plugin_versions"]["mlflow-pairs"] == __version__
     assert mlmodel["flavors"]["python_function"]["loader_module"] == "mlflow_pairs.flavor"
     signature = mlmodel["signature"]

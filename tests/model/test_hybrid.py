@@ -76,6 +76,20 @@ def test_learns_a_mean_reverting_spread_with_garch_noise() -> None:
     assert metrics["zscore_auc"] > 0.6, metrics
     assert metrics["brier"] < constant_brier, (metrics, constant_brier)
     assert abs(metrics["auc"] - metrics["zscore_auc"]) < 0.1, metrics
+    # Always predicting reversion: recall 1 and precision the test part's prevalence p,
+    # so F1 = 2p / (1 + p), with p counted here from the labels of the test part's days
+    # (those whose horizon ends inside the data).
+    frame = model.predict(prices, all_dates=True)
+    first = pd.Timestamp(model.split_["test"][0])
+    last = prices.index[len(prices) - model.config.horizon - 1]
+    labels = []
+    for _, rows in frame.groupby("pair"):
+        target = model.target(rows["zscore"].to_numpy())
+        dates = pd.DatetimeIndex(rows["date"])
+        labels.append(target[(dates >= first) & (dates <= last) & np.isfinite(target)])
+    p = float(np.concatenate(labels).mean())
+    assert len(np.concatenate(labels)) == model.sample_counts_["test"]
+    assert metrics["constant_f1"] == pytest.approx(2 * p / (1 + p), rel=1e-12)
 
 
 def test_beats_the_zscore_baseline_when_reversion_speed_follows_volatility() -> None:

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import requests
 
+from mlflow_pairs.jobs import load_panel
 from tests.conftest import free_port
 from tests.model.conftest import MODEL_NAME, model_path
 
@@ -404,11 +405,34 @@ def test_mlflow_models_predict(
     _compare(json.loads((tmp_path / "out.json").read_text()), _expected(registered, request_prices))
 
 
+def _arch_forecasts(model: Any, name: str, prices: pd.DataFrame) -> pd.Series:
+    """arch itself: its GARCH recursion over the whole history of ``prices`` from the first
+    fitted day, with the fitted parameters and the backcast its fit used (from the
+    training part's residuals about their sample mean, as arch's fit computes it; a
+    near-unit-persistence fit never forgets its start); per date, the one-day-ahead
+    forecast of the spread's volatility, in the spread's units."""
+    from arch import arch_model
+
+    part, garch = model.spread_parts_[name], model.garch_parts_[name]
+    changes = part.spread(prices).diff().dropna()
+    returns = changes.to_numpy() * garch.scale_
+    train = changes.index <= pd.Timestamp(model.split_["train"][1])
+    volatility = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1).volatility
+    params = np.array([garch.params_[k] for k in ("omega", "alpha[1]", "beta[1]")])
+    resids = returns - garch.params_["mu"]
+    sigma2 = np.empty(len(resids))
+    volatility.compute_variance(
+        params, resids, sigma2,
+        volatility.backcast(returns[train] - returns[train].mean()),
+        volatility.variance_bounds(resids),
+    )  # fmt: skip
+    forecast = params[0] + params[1] * resids**2 + params[2] * sigma2
+    return pd.Series(np.sqrt(forecast) / garch.scale_, index=changes.index)
+
+
 def test_served_garch_sigma_equals_arch_full_history_filter(
     served: str, registered: dict[str, Any], request_prices: pd.DataFrame
 ) -> None:
-    from arch import arch_model
-
     wire = request_prices.assign(date=request_prices["date"].dt.strftime("%Y-%m-%d"))
     answer = requests.post(
         f"{served}/invocations",
@@ -423,24 +447,35 @@ def test_served_garch_sigma_equals_arch_full_history_filter(
         )
     )
     model, prices = registered["model"], registered["prices"]
-    for name, part in model.spread_parts_.items():
-        garch = model.garch_parts_[name]
-        # arch itself: its GARCH recursion over the whole history from the first fitted
-        # day, with the fitted parameters and the backcast its fit used (from the
-        # training part's residuals about their sample mean, as arch's fit computes it;
-        # a near-unit-persistence fit never forgets its start), then its one-day-ahead
-        # forecast at the request's last date.
-        changes = part.spread(prices).diff().dropna()
-        returns = changes.to_numpy() * garch.scale_
-        train = changes.index <= pd.Timestamp(model.split_["train"][1])
-        volatility = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1).volatility
-        params = np.array([garch.params_[k] for k in ("omega", "alpha[1]", "beta[1]")])
-        resids = returns - garch.params_["mu"]
-        sigma2 = np.empty(len(resids))
-        volatility.compute_variance(
-            params, resids, sigma2,
-            volatility.backcast(returns[train] - returns[train].mean()),
-            volatility.variance_bounds(resids),
-        )  # fmt: skip
-        variance = params[0] + params[1] * resids[-1] ** 2 + params[2] * sigma2[-1]
-        assert served_sigma[name] == pytest.approx(np.sqrt(variance) / garch.scale_, rel=1e-6)
+    for name in model.spread_parts_:
+        expected = _arch_forecasts(model, name, prices).iloc[-1]
+        assert served_sigma[name] == pytest.approx(expected, rel=1e-6)
+
+
+def test_served_garch_sigma_from_the_first_new_day(served: str, registered: dict[str, Any]) -> None:
+    """A request of new days only, from the day after the model's data: every date's
+    served volatility equals arch's filter over the whole history, the first included
+    (its change is measured from the last fitted spread, so its innovation counts)."""
+    model = registered["model"]
+    full = load_panel(universe="sample-technology", start="2010-01-01").prices
+    fitted_end = registered["prices"].index[-1]
+    request = full[full.index > fitted_end].iloc[: model.min_history + 20]
+    assert request.index[0] == full.index[full.index.get_loc(fitted_end) + 1]
+    wire = request.reset_index(names="date")
+    wire["date"] = wire["date"].dt.strftime("%Y-%m-%d")
+    # Plain JSON floats (shortest repr, exact), not to_json's 10 significant digits.
+    split = {"columns": list(wire.columns), "data": wire.to_numpy().tolist()}
+    answer = requests.post(
+        f"{served}/invocations",
+        json={"dataframe_split": split, "params": {"all_dates": True}},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    predictions = pd.DataFrame(answer.json()["predictions"])
+    history = full.loc[: request.index[-1]]
+    for name in model.spread_parts_:
+        rows = predictions[predictions["pair"] == name]
+        dates = pd.DatetimeIndex(pd.to_datetime(rows["date"])).tz_localize(None)
+        assert dates.equals(request.index)
+        expected = _arch_forecasts(model, name, history).loc[dates]
+        np.testing.assert_allclose(rows["garch_sigma"].to_numpy(dtype=float), expected, rtol=1e-6)

@@ -21,9 +21,6 @@ FORMATION_DAYS, STEP_DAYS, N_DAYS = 756, 126, 1500
 PLANTED_SEEDS = range(8)  # 3 planted pairs (the first regime-dependent) + 12 random symbols
 RANDOM_SEEDS = range(30)  # 15 random walks: 105 pairs per window
 
-#: The filter is being introduced; without it the hedge-sign check is skipped.
-HAS_HEDGE_FILTER = hasattr(ScreeningCriteria(), "min_hedge_ratio")
-
 
 def default_criteria() -> ScreeningCriteria:
     """The product's defaults, with Benjamini–Hochberg selection at 5% however they stand."""
@@ -165,7 +162,6 @@ def test_filter_pass_rates_on_random_walks(random_walk_screens: list[ScreeningRe
     assert table["selected"].mean() <= 0.001
 
 
-@pytest.mark.skipif(not HAS_HEDGE_FILTER, reason="min_hedge_ratio is not in ScreeningCriteria")
 def test_non_positive_hedge_ratios_are_rejected(
     random_walk_screens: list[ScreeningResult],
 ) -> None:

@@ -43,6 +43,17 @@ def test_legend_label_carries_the_interval_numbers() -> None:
     )
 
 
+def test_legend_label_carries_the_paired_tests() -> None:
+    stats = {"sharpe": 0.5, "vs_static_z_sharpe_diff": 0.0912, "vs_static_z_sharpe_lower": -0.16}
+    stats |= {"vs_static_z_sharpe_upper": 0.333, "vs_static_z_sharpe_pvalue": 0.474}
+    stats |= {"vs_garch_sharpe_diff": -0.2, "vs_garch_sharpe_pvalue": 0.6}
+    assert legend_label("garch_gru", stats) == (
+        "garch_gru  SR 0.50\n"
+        "  - static_z: SR +0.09 [-0.16, 0.33]  p 0.47\n"
+        "  - garch: SR -0.20  p 0.60"
+    )
+
+
 def test_legend_label_leaves_out_missing_statistics() -> None:
     assert legend_label("zscore") == "zscore"
     assert legend_label("zscore", {"sharpe": 1.5}) == "zscore  SR 1.50"
