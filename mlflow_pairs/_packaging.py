@@ -322,8 +322,18 @@ def _pack_installed(dist: Distribution, out: Path) -> Path:
         members.append((rel, path))
     if info_dir is None:
         raise WheelBuildError(f"cannot bundle {name} with the model: no .dist-info in RECORD")
-    wheel_meta = Parser().parsestr((root / info_dir / "WHEEL").read_text("utf-8"))
-    tags = wheel_meta.get_all("Tag") or ["py3-none-any"]
+    wheel_file = root / info_dir / "WHEEL"
+    # Its tags say which platforms the files fit: no guess for someone else's build.
+    tags = (
+        Parser().parsestr(wheel_file.read_text("utf-8")).get_all("Tag")
+        if wheel_file.is_file()
+        else None
+    )
+    if not tags:
+        raise WheelBuildError(
+            f"cannot bundle {name} with the model: its installation has no WHEEL file with "
+            f"tags ({wheel_file}); reinstall it with pip"
+        )
     parts = [t.split("-") for t in tags]
     tag = "-".join(".".join(dict.fromkeys(p[i] for p in parts)) for i in range(3))
     version = dist.version

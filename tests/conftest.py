@@ -296,7 +296,8 @@ def start_pairs_server(
 
 @contextlib.contextmanager
 def mlflow_uris_restored() -> Iterator[None]:
-    """Put MLflow's global tracking and registry URIs back as they were, *unset* included.
+    """Put MLflow's global tracking and registry URIs (and the variables its setters write)
+    back as they were, *unset* included.
 
     ``mlflow.set_tracking_uri(mlflow.get_tracking_uri())`` is not a restore: when no URI
     was set, ``get_tracking_uri()`` answers the default (``sqlite:///mlflow.db`` in the
@@ -306,10 +307,18 @@ def mlflow_uris_restored() -> Iterator[None]:
     from mlflow.tracking._tracking_service import utils as tracking_utils
 
     saved = tracking_utils._tracking_uri, registry_utils._registry_uri
+    # MLflow's setters also write these variables, which later subprocesses inherit.
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    environ = {name: os.environ.get(name) for name in names}
     try:
         yield
     finally:
         tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+        for name, value in environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @pytest.fixture(scope="module")

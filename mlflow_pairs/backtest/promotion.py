@@ -65,7 +65,7 @@ def decide_promotion(
     lift = value("auc_lift_lower")
     gate(
         f1 >= thresholds.min_f1,
-        f"F1 {f1:.3f} (constant predictor {value('f1_constant'):.3f}) vs minimum "
+        f"F1 {_shown(f1)} (constant predictor {_shown(value('f1_constant'))}) vs minimum "
         f"{thresholds.min_f1:.3f}",
     )
     gate(
@@ -74,7 +74,7 @@ def decide_promotion(
     )
     gate(
         lift > thresholds.min_auc_lift_lower,
-        f"AUC lift over |z|, lower 95% bound {lift:.3f} vs above "
+        f"AUC lift over |z|, lower 95% bound {_shown(lift)} vs above "
         f"{thresholds.min_auc_lift_lower:.3f}",
     )
     if champion is None:
@@ -95,3 +95,9 @@ def decide_promotion(
             f"- {better.max_drawdown}",
         )
     return PromotionDecision(passed, tuple(reasons))
+
+
+def _shown(value: float) -> str:
+    """A gate's number, or why there is none: no labelled candidate day after the training
+    end (F1), or all of them with one outcome (the AUC lift)."""
+    return f"{value:.3f}" if not math.isnan(value) else "not measured on the data after training"

@@ -188,14 +188,14 @@ def candidate_metrics(window: WindowResult, seed: int = 0) -> dict[str, float]:
     (0 when the window was not traded)."""
     from mlflow_pairs.backtest import portfolio_returns
     from mlflow_pairs.model import classification_metrics
+    from mlflow_pairs.model.metrics import always_reverts_f1
 
     out: dict[str, float] = {}
     frame = window.classification
     if frame is not None and len(frame):
         labels = frame["label"].to_numpy()
-        prevalence = float(labels.mean())
         out["f1"] = classification_metrics(labels, frame["gru"].to_numpy())["f1"]
-        out["f1_constant"] = 2 * prevalence / (1 + prevalence)
+        out["f1_constant"] = always_reverts_f1(labels)
         out["oos_samples"] = float(len(frame))
         lift = model_lift([window], (window.status, "exploratory"), seed=seed)
         for key in ("auc_lift", "auc_lift_lower", "auc_lift_upper", "gru_auc", "zscore_auc"):

@@ -8,7 +8,6 @@ prints the results.
 from __future__ import annotations
 
 import contextlib
-import math
 import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -292,7 +291,7 @@ def _print_summary(settings: Settings, training: SectorTraining) -> None:
         click.echo("GRU out of sample: no labelled candidate day in any window with a model")
     click.echo(
         f"model ({evidence}, latest window, test part of its formation): F1 "
-        f"{model.metrics_['f1']:.3f} (constant {model.metrics_.get('constant_f1', math.nan):.3f}), "
+        f"{model.metrics_['f1']:.3f} (constant {model.metrics_['f1_constant']:.3f}), "
         f"AUC {model.metrics_['auc']:.3f} (|z| {model.metrics_['zscore_auc']:.3f})"
     )
 

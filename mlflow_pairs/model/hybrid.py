@@ -25,7 +25,7 @@ from mlflow_pairs.data.errors import DataError, format_dates
 from mlflow_pairs.features import Feature, PairPanel
 from mlflow_pairs.model.egarch import EgarchPart
 from mlflow_pairs.model.hedge import HedgeSpec, KalmanHedge, StaticHedge
-from mlflow_pairs.model.metrics import classification_metrics
+from mlflow_pairs.model.metrics import always_reverts_f1, classification_metrics
 from mlflow_pairs.model.sequence import SequencePart, TrainingConfig
 from mlflow_pairs.model.signals import SignalRule, leg_weights, positions, threshold_scale
 from mlflow_pairs.model.spread import SpreadPart
@@ -389,10 +389,7 @@ class GarchGruModel:
         self.metrics_ = classification_metrics(test_labels, probability)
         baseline = classification_metrics(test_labels, self.baseline_.predict_proba(test_abs_z))
         self.metrics_.update({f"zscore_{k}": v for k, v in baseline.items()})
-        # The constant "always reverts" predictor's F1 (2p / (1 + p) at prevalence p), shown
-        # beside the GRU's: an F1 gate alone passes it whenever p >= 0.54.
-        always = classification_metrics(test_labels, np.ones(len(test_labels)))
-        self.metrics_["constant_f1"] = always["f1"]
+        self.metrics_["f1_constant"] = always_reverts_f1(test_labels)
         self.pair_metrics_ = {
             name: classification_metrics(
                 test_labels[test_pairs == name], probability[test_pairs == name]

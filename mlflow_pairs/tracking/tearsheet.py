@@ -64,12 +64,13 @@ def legend_label(variant: str, stats: Mapping[str, float] | None = None) -> str:
     for key in stats:
         if not (key.startswith("vs_") and key.endswith("_sharpe_diff")):
             continue
-        prefix = key.removesuffix("diff")
-        line = f"  - {key[3 : -len('_sharpe_diff')]}: SR {stats[key]:+.2f}"
-        if f"{prefix}lower" in stats and f"{prefix}upper" in stats:
-            line += f" [{stats[f'{prefix}lower']:.2f}, {stats[f'{prefix}upper']:.2f}]"
-        if f"{prefix}pvalue" in stats:
-            line += f"  p {stats[f'{prefix}pvalue']:.2f}"
+        baseline = key.removeprefix("vs_").removesuffix("_sharpe_diff")
+        lower, upper, pvalue = (f"vs_{baseline}_sharpe_{k}" for k in ("lower", "upper", "pvalue"))
+        line = f"  - {baseline}: SR {stats[key]:+.2f}"
+        if lower in stats and upper in stats:
+            line += f" [{stats[lower]:.2f}, {stats[upper]:.2f}]"
+        if pvalue in stats:
+            line += f"  p {stats[pvalue]:.2f}"
         lines.append(line)
     return "\n".join(lines)
 

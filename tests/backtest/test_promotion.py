@@ -50,12 +50,20 @@ def test_the_lift_over_the_zscore_baseline_must_be_significant(lower: float) -> 
     decision = decide_promotion(_candidate(auc_lift_lower=lower), None, GATES)
     assert not decision.promote
     assert any(r.startswith("failed: AUC lift over |z|") for r in decision.reasons)
+    # Not measured is said in words, not as "bound nan".
+    assert any("not measured" in r for r in decision.reasons) == (lower != lower)
+    assert not any("nan" in r for r in decision.reasons)
 
 
 def test_a_missing_metric_fails_its_gate() -> None:
     candidate = _candidate()
     del candidate["auc_lift_lower"]
     assert not decide_promotion(candidate, None, GATES).promote
+    del candidate["f1"], candidate["f1_constant"]
+    decision = decide_promotion(candidate, None, GATES)
+    assert "failed: F1 not measured on the data after training (constant predictor not " in (
+        " ".join(decision.reasons)
+    )
 
 
 @pytest.mark.parametrize("evidence", ["exploratory", "fallback"])

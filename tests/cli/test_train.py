@@ -112,7 +112,7 @@ def test_main_job_on_the_sample_is_flat_and_registers_an_exploratory_model(
     assert "(exploratory)" in output
     # F1 is never shown without the constant "always reverts" predictor's beside it.
     f1_line = next(line for line in output.splitlines() if line.startswith("model ("))
-    constant = metrics["model_constant_f1"]
+    constant = metrics["model_f1_constant"]
     assert f"F1 {metrics['model_f1']:.3f} (constant {constant:.3f})" in f1_line
     assert run.data.tags["mlflow_pairs.evidence"] == "exploratory"
     assert "Walk-forward train of sector technology" in run.data.tags["mlflow.note.content"]

@@ -89,7 +89,7 @@ def test_learns_a_mean_reverting_spread_with_garch_noise() -> None:
         labels.append(target[(dates >= first) & (dates <= last) & np.isfinite(target)])
     p = float(np.concatenate(labels).mean())
     assert len(np.concatenate(labels)) == model.sample_counts_["test"]
-    assert metrics["constant_f1"] == pytest.approx(2 * p / (1 + p), rel=1e-12)
+    assert metrics["f1_constant"] == pytest.approx(2 * p / (1 + p), rel=1e-12)
 
 
 def test_beats_the_zscore_baseline_when_reversion_speed_follows_volatility() -> None:

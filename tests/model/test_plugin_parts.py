@@ -10,15 +10,18 @@ once the plugin is gone, loading names the missing part.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import math
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import asdict
+import zipfile
+from collections.abc import Iterator
+from importlib.metadata import PathDistribution
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -27,140 +30,32 @@ import pytest
 import requests
 
 from mlflow_pairs import flavor, hookimpl, plugins
+from mlflow_pairs._packaging import WheelBuildError, _pack_installed
 from mlflow_pairs.config import load_settings
 from mlflow_pairs.errors import NotFoundError
 from mlflow_pairs.model import GarchGruModel, TrainingConfig
 from mlflow_pairs.model.parts import VolatilityPart
-from mlflow_pairs.model.volatility import GarchPart, GarchSpec, GarchState
+from mlflow_pairs.model.volatility import GarchPart, GarchSpec
 from mlflow_pairs.plugins import (
     ENTRY_POINT_GROUP,
-    LOAD_PLUGINS_ENV,
     PluginConflictError,
     get_model_parts,
     plugin_failures,
     pm,
 )
 from mlflow_pairs.tracking import MlflowConnection
-from tests.conftest import mlflow_uris_restored, write_config
+from tests.cli.test_train import SMALL as TRAIN_SMALL
+from tests.cli.test_train import _env
+from tests.conftest import mlflow_uris_restored, pairs_cli, write_config
+from tests.model.ewma_part import LAMBDA, EwmaPart, EwmaPlugin
 from tests.model.simulate import mean_reverting_pairs
-from tests.model.test_serving import serve_model
+from tests.model.test_serving import compare, serve_model, split_payload
 
-LAMBDA = 0.94
 PLUGIN = "ewma-parts-test"
 N_DAYS = 1100
 #: The model is fitted on the first FITTED days; the rest are new to it.
 FITTED = 900
 PAIRS = [("Y0", "X0"), ("Y1", "X1")]
-
-
-def _ewma(variance0: float, resid: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
-    """(variance, forecast): ``forecast[t] = lam variance[t] + (1 - lam) resid[t]^2`` and
-    ``variance[t + 1] = forecast[t]``; an unknown (NaN) residual leaves the variance as is."""
-    n = len(resid)
-    variance, forecast = np.empty(n), np.empty(n)
-    current = variance0
-    for t in range(n):
-        variance[t] = current
-        r = resid[t]
-        if np.isfinite(r):
-            current = lam * current + (1 - lam) * r * r
-        forecast[t] = current
-    return variance, forecast
-
-
-class EwmaPart:
-    """RiskMetrics EWMA variance of the (scaled, zero-mean) daily spread changes.
-
-    ``fit`` estimates nothing but the scale and the starting variance (the training
-    window's mean square); like :class:`GarchPart` it keeps the variance path of the
-    fitted days and continues it when filtering.
-    """
-
-    name: ClassVar[str] = "ewma"
-    lam: ClassVar[float] = LAMBDA
-
-    def __init__(self, spec: GarchSpec | None = None) -> None:
-        self.spec = spec or GarchSpec(part=self.name)
-
-    def fit(self, returns: pd.Series, name: str = "") -> EwmaPart:
-        clean = returns.dropna()
-        std = float(clean.std())
-        if len(clean) < 2 or not np.isfinite(std) or std == 0:
-            raise ValueError(f"pair {name}: EWMA needs varying spread changes")
-        self.scale_ = float(10 ** round(-math.log10(std)))
-        values = clean.to_numpy(dtype=float) * self.scale_
-        self.variance0_ = float(np.mean(values * values))
-        variance, _ = _ewma(self.variance0_, values, self.lam)
-        self.state_ = GarchState(clean.index.to_numpy(), variance, values)
-        return self
-
-    @property
-    def long_run_variance(self) -> float:
-        return self.variance0_
-
-    def filter_values(
-        self, dates: np.ndarray, changes: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        state = self.state_
-        anchor = int(np.searchsorted(state.dates, dates[0], side="right")) - 1
-        if anchor >= 0 and dates[0] > state.dates[anchor] and np.isfinite(changes[0]):
-            # A new first day: run from the anchor day, so its change is an innovation.
-            variance, resid, forecast = self.filter_values(
-                np.r_[state.dates[anchor], dates], np.r_[np.nan, changes]
-            )
-            return variance[1:], resid[1:], forecast[1:]
-        resid = np.asarray(changes, dtype=float) * self.scale_
-        if anchor >= 0:
-            variance0, resid[0] = state.variance[anchor], state.resid[anchor]
-        else:
-            variance0, resid[0] = self.long_run_variance, np.nan
-        variance, forecast = _ewma(variance0, resid, self.lam)
-        return variance, np.where(np.isfinite(resid), resid, 0.0), forecast
-
-    def extend_state(self, returns: pd.Series) -> None:
-        last = self.state_.dates[-1]
-        following = returns[returns.index >= last]
-        if len(following) < 2 or following.index[0] != last:
-            return
-        variance, resid, _ = self.filter_values(
-            following.index.to_numpy(), following.to_numpy(dtype=float)
-        )
-        self.state_ = GarchState(
-            np.r_[self.state_.dates, following.index.to_numpy()[1:]],
-            np.r_[self.state_.variance, variance[1:]],
-            np.r_[self.state_.resid, resid[1:]],
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "spec": asdict(self.spec),
-            "scale": self.scale_,
-            "variance0": self.variance0_,
-            "state": {
-                "dates": [str(np.datetime_as_string(d, unit="D")) for d in self.state_.dates],
-                "variance": self.state_.variance.tolist(),
-                "resid": self.state_.resid.tolist(),
-            },
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EwmaPart:
-        part = cls(GarchSpec(**data["spec"]))
-        part.scale_ = float(data["scale"])
-        part.variance0_ = float(data["variance0"])
-        state = data["state"]
-        part.state_ = GarchState(
-            np.array(state["dates"], dtype="datetime64[ns]"),
-            np.array(state["variance"], dtype=float),
-            np.array(state["resid"], dtype=float),
-        )
-        return part
-
-
-class EwmaPlugin:
-    @hookimpl
-    def register_volatility_parts(self, register: Callable[[type], None]) -> None:
-        register(EwmaPart)
 
 
 @pytest.fixture(scope="module")
@@ -373,11 +268,13 @@ def test_loading_without_the_plugin_names_the_missing_part(
 # -- serving -------------------------------------------------------------------------------
 
 
-def _install_entry_point(site: Path) -> None:
-    """The test plugin as an installed distribution would be: a module and a ``dist-info``
-    whose ``entry_points.txt`` names it in the plugin group, on the server's path."""
+def _install_entry_point(site: Path, wheel_file: bool = True) -> Path:
+    """The test plugin as pip would install it: a module and a ``dist-info`` whose
+    ``entry_points.txt`` names it in the plugin group, on the server's path; returns the
+    ``dist-info`` folder."""
+    site.mkdir(parents=True, exist_ok=True)
     (site / "ewma_parts_test_plugin.py").write_text(
-        "from tests.model.test_plugin_parts import EwmaPlugin\n\nplugin = EwmaPlugin()\n"
+        "from tests.model.ewma_part import plugin as plugin\n"
     )
     info = site / "ewma_parts_test_plugin-0.1.dist-info"
     info.mkdir()
@@ -387,6 +284,51 @@ def _install_entry_point(site: Path) -> None:
     (info / "entry_points.txt").write_text(
         f"[{ENTRY_POINT_GROUP}]\n{PLUGIN} = ewma_parts_test_plugin:plugin\n"
     )
+    if wheel_file:
+        (info / "WHEEL").write_text(
+            "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+    # pip's RECORD: what a model that uses the part bundles as the plugin's wheel.
+    files = [site / "ewma_parts_test_plugin.py", *(f for f in info.iterdir() if f.is_file())]
+    lines = []
+    for path in files:
+        data = path.read_bytes()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        lines.append(f"{path.relative_to(site).as_posix()},sha256={digest},{len(data)}")
+    (info / "RECORD").write_text("\n".join([*lines, f"{info.name}/RECORD,,"]) + "\n")
+    return info
+
+
+def _plugin_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a subprocess that has the test plugin installed (and no MLflow
+    variables of this process): its entry point on PYTHONPATH, the venv's bin first on
+    PATH (the scoring server runs `uvicorn` from there)."""
+    site = tmp_path / "site"
+    _install_entry_point(site)
+    root = Path(__file__).resolve().parents[2]
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(root)])
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def test_an_installed_plugin_is_packed_and_one_without_wheel_metadata_is_refused(
+    tmp_path: Path,
+) -> None:
+    """An installed distribution is packed into a wheel from the files its RECORD lists
+    (as a model bundles the plugins it uses); one without its WHEEL file (tags unknown)
+    is refused in one line."""
+    good = _install_entry_point(tmp_path / "good")
+    wheel = _pack_installed(PathDistribution(good), tmp_path)
+    assert wheel.name == "ewma_parts_test_plugin-0.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as archive:
+        assert "ewma_parts_test_plugin.py" in archive.namelist()
+        assert f"{good.name}/WHEEL" in archive.namelist()
+    bad = _install_entry_point(tmp_path / "bad", wheel_file=False)
+    with pytest.raises(
+        WheelBuildError, match=r"^cannot bundle ewma-parts-test-plugin .*no WHEEL file with tags"
+    ):
+        _pack_installed(PathDistribution(bad), tmp_path)
 
 
 @pytest.mark.server
@@ -396,34 +338,18 @@ def test_mlflow_models_serve_finds_the_part_through_the_plugin(
     """A scoring server started on the logged model (in a process of its own, with the
     plugin's entry point installed) answers with the EWMA part: its output equals the
     trained model's, and its volatility the independent EWMA recursion."""
-    site = tmp_path / "site"
-    site.mkdir()
-    _install_entry_point(site)
-    root = Path(__file__).resolve().parents[2]
-    env = {k: v for k, v in os.environ.items() if k != LOAD_PLUGINS_ENV}
-    env["PYTHONPATH"] = os.pathsep.join([str(site), str(root)])
-    # The venv's bin first: the scoring server runs `uvicorn` from PATH.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     request = prices.iloc[FITTED - 60 : FITTED + 40]
     expected = model.predict(request, all_dates=True)
-    wire = request.reset_index(names="date")
-    wire["date"] = wire["date"].dt.strftime("%Y-%m-%d")
-    # Plain JSON floats (shortest repr, exact), not to_json's 10 significant digits.
-    split = {"columns": list(wire.columns), "data": wire.to_numpy().tolist()}
+    env = _plugin_env(tmp_path)
     with serve_model(logged["path"], env, tmp_path / "serve.log") as url:
         answer = requests.post(
             f"{url}/invocations",
-            json={"dataframe_split": split, "params": {"all_dates": True}},
+            json={"dataframe_split": split_payload(request), "params": {"all_dates": True}},
             timeout=60,
         )
     assert answer.status_code == 200, answer.text
+    compare(answer.json(), expected)
     served = pd.DataFrame(answer.json()["predictions"])
-    assert served["pair"].tolist() == expected["pair"].tolist()
-    assert served["signal"].tolist() == expected["signal"].tolist()
-    for column in ("spread", "zscore", "garch_sigma", "reversion_probability"):
-        np.testing.assert_allclose(
-            served[column].astype(float), expected[column], rtol=1e-9, equal_nan=True
-        )
     for y, x in PAIRS:
         rows = served[served["pair"] == f"{y}/{x}"]
         dates = pd.DatetimeIndex(pd.to_datetime(rows["date"])).tz_localize(None)
@@ -431,3 +357,28 @@ def test_mlflow_models_serve_finds_the_part_through_the_plugin(
         np.testing.assert_allclose(
             rows["garch_sigma"].to_numpy(dtype=float), oracle.loc[dates].to_numpy(), rtol=1e-9
         )
+
+
+def test_train_picks_the_plugin_part_by_name_from_the_configuration(
+    ewma_plugin: None, tmp_path: Path
+) -> None:
+    """`mlflow-pairs train` with ``garch.part: ewma`` in its configuration finds the part
+    through the installed plugin, and the model it registers carries it."""
+    env = _plugin_env(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    store = {"tracking_uri": uri, "artifact_root": (tmp_path / "mlruns").as_uri()}
+    config = write_config(
+        tmp_path / "config.yaml",
+        {**TRAIN_SMALL, "garch": {"part": "ewma"}, "mlflow": store},
+    )
+    result = pairs_cli("--config", str(config), "train", env=env, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr
+    with mlflow_uris_restored():
+        connection = MlflowConnection(load_settings(config, environ={}))
+        version = connection.list_versions("pairs_trading_gru_garch_technology")[-1]
+        run = connection.client.get_run(version.run_id)
+        assert run.data.params["config.garch.part"] == "ewma"
+        connection.activate()
+        loaded = flavor.load_model(f"models:/pairs_trading_gru_garch_technology/{version.version}")
+    assert loaded.garch_parts_
+    assert all(type(p) is EwmaPart for p in loaded.garch_parts_.values())

@@ -78,7 +78,15 @@ def _expected(
     return mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion").predict(frame, params)
 
 
-def _compare(answer: dict, expected: pd.DataFrame) -> None:
+def split_payload(prices: pd.DataFrame) -> dict[str, Any]:
+    """Wide prices (a DatetimeIndex) as ``dataframe_split``: ISO dates and plain JSON
+    floats (the shortest repr, exact), not ``to_json``'s 10 significant digits."""
+    wire = prices.reset_index(names="date")
+    wire["date"] = wire["date"].dt.strftime("%Y-%m-%d")
+    return {"columns": list(wire.columns), "data": wire.to_numpy().tolist()}
+
+
+def compare(answer: dict, expected: pd.DataFrame) -> None:
     served = pd.DataFrame(answer["predictions"])
     assert list(served.columns) == list(expected.columns)
     assert served["pair"].tolist() == expected["pair"].tolist()
@@ -108,11 +116,11 @@ def test_ping_and_invocations_match_in_process_predict(
     split.pop("index", None)
     answer = requests.post(f"{served}/invocations", json={"dataframe_split": split}, timeout=60)
     assert answer.status_code == 200, answer.text
-    _compare(answer.json(), expected)
+    compare(answer.json(), expected)
     records = json.loads(wire.to_json(orient="records"))
     answer = requests.post(f"{served}/invocations", json={"dataframe_records": records}, timeout=60)
     assert answer.status_code == 200, answer.text
-    _compare(answer.json(), expected)
+    compare(answer.json(), expected)
 
 
 @pytest.mark.parametrize("layout", ["wide", "long"])
@@ -129,7 +137,7 @@ def test_dates_as_dates_or_datetimes_wide_or_long_through_the_server(
     records = json.loads(wire.to_json(orient="records"))
     answer = requests.post(f"{served}/invocations", json={"dataframe_records": records}, timeout=60)
     assert answer.status_code == 200, answer.text
-    _compare(answer.json(), expected)
+    compare(answer.json(), expected)
 
 
 def test_params_through_the_server(
@@ -143,7 +151,7 @@ def test_params_through_the_server(
         json={"dataframe_records": json.loads(wire.to_json(orient="records")), "params": params},
     )
     assert answer.status_code == 200, answer.text
-    _compare(answer.json(), _expected(registered, request_prices, params))
+    compare(answer.json(), _expected(registered, request_prices, params))
 
 
 # -- bad input over HTTP, table-driven ----------------------------------------------------
@@ -286,7 +294,7 @@ def test_a_refused_unknown_param_leaves_the_next_request_alone(
         f"{served}/invocations", json={"dataframe_records": records, "params": params}, timeout=60
     )
     assert answer.status_code == 200, answer.text
-    _compare(answer.json(), _expected(registered, request_prices, params))
+    compare(answer.json(), _expected(registered, request_prices, params))
 
 
 def test_the_row_cap_is_the_model_config_or_the_environment(
@@ -402,7 +410,7 @@ def test_mlflow_models_predict(
         timeout=300,
         capture_output=True,
     )
-    _compare(json.loads((tmp_path / "out.json").read_text()), _expected(registered, request_prices))
+    compare(json.loads((tmp_path / "out.json").read_text()), _expected(registered, request_prices))
 
 
 def _arch_forecasts(model: Any, name: str, prices: pd.DataFrame) -> pd.Series:
@@ -461,13 +469,9 @@ def test_served_garch_sigma_from_the_first_new_day(served: str, registered: dict
     fitted_end = registered["prices"].index[-1]
     request = full[full.index > fitted_end].iloc[: model.min_history + 20]
     assert request.index[0] == full.index[full.index.get_loc(fitted_end) + 1]
-    wire = request.reset_index(names="date")
-    wire["date"] = wire["date"].dt.strftime("%Y-%m-%d")
-    # Plain JSON floats (shortest repr, exact), not to_json's 10 significant digits.
-    split = {"columns": list(wire.columns), "data": wire.to_numpy().tolist()}
     answer = requests.post(
         f"{served}/invocations",
-        json={"dataframe_split": split, "params": {"all_dates": True}},
+        json={"dataframe_split": split_payload(request), "params": {"all_dates": True}},
         timeout=60,
     )
     assert answer.status_code == 200, answer.text
